@@ -1,0 +1,1 @@
+"""Ho Chi Minh museum kiosk: relevance gate, grounded answers and the FastAPI service."""

@@ -1,0 +1,1 @@
+"""Steps that build the kiosk's data and artefacts; each is a module run with `python -m training.<step>`."""
