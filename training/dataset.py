@@ -152,17 +152,17 @@ def split_defects(sources: list[qa.QAPair]) -> list[Defect]:
 
 
 def split(pairs: list[qa.QAPair], test_share: float = TEST_SHARE) -> tuple[list[qa.QAPair], list[qa.QAPair]]:
-    """Stratified by topic; near-duplicate questions stay together; the same input gives the same split."""
+    """Stratified by topic; near-duplicate questions (of any topic) stay on one side; deterministic."""
     near = qa.NearDuplicates()
-    by_topic: dict[str, list[qa.QAPair]] = defaultdict(list)
-    for p in pairs:
-        by_topic[p.topic].append(p)
+    by_topic: dict[str, list[list[qa.QAPair]]] = defaultdict(list)
+    for cluster in _clusters(pairs, near):
+        cluster.sort(key=lambda p: qa.question_key(p.question))
+        by_topic[cluster[0].topic].append(cluster)
     train: list[qa.QAPair] = []
     test: list[qa.QAPair] = []
     for topic in sorted(by_topic):
-        clusters = _clusters(by_topic[topic], near)
-        clusters.sort(key=lambda c: hashlib.sha256(qa.question_key(c[0].question).encode()).hexdigest())
-        target = round(test_share * len(by_topic[topic]))
+        clusters = sorted(by_topic[topic], key=lambda c: hashlib.sha256(qa.question_key(c[0].question).encode()).hexdigest())
+        target = round(test_share * sum(len(c) for c in clusters))
         n_test = 0
         for cluster in clusters:
             if n_test + len(cluster) <= target:

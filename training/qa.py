@@ -105,7 +105,7 @@ def missing_facts(answer: str, passage_text: str) -> list[str]:
     digits = _norm_number(haystack)
     numbers, names = facts(answer)
     missing = [n for n in numbers if not re.search(rf"(?<![\d]){re.escape(n)}(?![\d])", digits)]
-    missing += [w for w in names if fold(w) not in haystack]
+    missing += [w for w in names if not re.search(rf"(?<!\w){re.escape(fold(w))}(?!\w)", haystack)]
     return missing
 
 

@@ -1,0 +1,156 @@
+"""Train, evaluate and query the relevance gate.
+
+    python -m training.classifier train [--config training/configs/gate.yaml]
+    python -m training.classifier evaluate          # reports/classifier.md and its PNG plots
+    echo "who was bac ho?" | python -m training.classifier predict
+
+`train` is deterministic: the same data and config give the same artefact, byte for byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
+
+from app.artifacts import atomic_write_bytes, atomic_write_json, sha256_file, sha256_files
+from app.gate import MANIFEST_FILE, MODEL_FILE, RelevanceGate, build_pipeline
+from training.config import load_config, to_dict
+from training.gate_data import Example, data_files, load_examples
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GateConfig:
+    """How the gate is trained and where it goes."""
+
+    c: float = 4.0
+    """Inverse regularisation strength of the logistic regression."""
+    seed: int = 0
+    val_share: float = 0.15
+    """Share of questions (outside the QA split) used to choose the threshold."""
+    test_share: float = 0.2
+    """Share of questions (outside the QA split) held out for the report."""
+    cost_false_accept: float = 2.0
+    """Cost of answering an off-topic question (GPU time, possible embarrassment)."""
+    cost_false_refusal: float = 1.0
+    """Cost of turning away a visitor's real question."""
+    out_dir: Path = Path("models/classifier")
+    report: Path = Path("reports/classifier.md")
+
+
+def error_rates(labels: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[float, float]:
+    """(false-accept rate among off-topic questions, false-refusal rate among related ones)."""
+    accepted = scores >= threshold
+    far = float(accepted[labels == 0].mean()) if (labels == 0).any() else 0.0
+    frr = float((~accepted[labels == 1]).mean()) if (labels == 1).any() else 0.0
+    return far, frr
+
+
+def choose_threshold(labels: np.ndarray, scores: np.ndarray, config: GateConfig) -> float:
+    """The threshold with the lowest expected cost on validation, each error rate weighted by its cost."""
+    candidates = np.unique(scores)
+    costs = []
+    for t in candidates:
+        far, frr = error_rates(labels, scores, t)
+        costs.append(config.cost_false_accept * far + config.cost_false_refusal * frr)
+    best = int(np.argmin(costs))
+    # Midway down to the next score: the same decisions on validation, a margin for unseen questions.
+    lower = candidates[best - 1] if best > 0 else 0.0
+    return float((candidates[best] + lower) / 2)
+
+
+def metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    predicted = (scores >= threshold).astype(int)
+    p, r, f, n = precision_recall_fscore_support(labels, predicted, labels=[1, 0], zero_division=0)
+    far, frr = error_rates(labels, scores, threshold)
+    out = {"false_accept_rate": far, "false_refusal_rate": frr}
+    for i, name in enumerate(("related", "not_related")):
+        out |= {f"{name}_precision": p[i], f"{name}_recall": r[i], f"{name}_f1": f[i], f"{name}_n": int(n[i])}
+    return {k: round(float(v), 4) for k, v in out.items()}
+
+
+def split_arrays(examples: list[Example], split: str) -> tuple[list[str], np.ndarray]:
+    chosen = [e for e in examples if e.split == split]
+    return [e.text for e in chosen], np.array([e.label for e in chosen])
+
+
+def train(config: GateConfig) -> RelevanceGate:
+    examples = load_examples(config.val_share, config.test_share)
+    texts, labels = split_arrays(examples, "train")
+    log.info("training on %d questions (%d related)", len(texts), int(labels.sum()))
+    pipeline = build_pipeline(config.c, config.seed).fit(texts, labels)
+    val_texts, val_labels = split_arrays(examples, "val")
+    val_scores = pipeline.predict_proba(val_texts)[:, 1]
+    threshold = choose_threshold(val_labels, val_scores, config)
+    test_texts, test_labels = split_arrays(examples, "test")
+    test_scores = pipeline.predict_proba(test_texts)[:, 1]
+
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    joblib.dump(pipeline, buf, compress=3)
+    atomic_write_bytes(config.out_dir / MODEL_FILE, buf.getvalue())
+    manifest = {
+        "file": MODEL_FILE,
+        "sha256": sha256_file(config.out_dir / MODEL_FILE),
+        "sklearn_version": sklearn.__version__,
+        "python_version": platform.python_version(),
+        "threshold": round(threshold, 6),
+        "training_data_sha256": sha256_files(data_files()),
+        "config": to_dict(config),
+        "counts": {s: int(sum(e.split == s for e in examples)) for s in ("train", "val", "test")},
+        "metrics": {
+            "validation": metrics(val_labels, val_scores, threshold),
+            "test": metrics(test_labels, test_scores, threshold),
+        },
+    }
+    atomic_write_json(config.out_dir / MANIFEST_FILE, manifest)
+    log.info("threshold %.3f; test metrics %s", threshold, manifest["metrics"]["test"])
+    return RelevanceGate(pipeline, threshold, manifest)
+
+
+def predict(gate: RelevanceGate, lines: io.TextIOBase | list[str]) -> list[dict]:
+    results = []
+    for line in lines:
+        question = line.strip()
+        if question:
+            score = gate.relevance(question)
+            results.append({"question": question, "related": score >= gate.threshold, "relevance": round(score, 4)})
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["train", "evaluate", "predict"])
+    parser.add_argument("--config", type=Path, default=Path("training/configs/gate.yaml"))
+    parser.add_argument("--model-dir", type=Path, help="the artefact folder (default: the config's out_dir)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    config = load_config(GateConfig, args.config if args.config.exists() else None, out_dir=args.model_dir)
+    if args.command == "train":
+        train(config)
+        return 0
+    gate = RelevanceGate.load(config.out_dir)
+    if args.command == "predict":
+        for result in predict(gate, sys.stdin):  # type: ignore[arg-type]
+            print(json.dumps(result, ensure_ascii=False), flush=True)
+        return 0
+    from training.gate_report import write_report  # matplotlib is only needed here
+
+    write_report(gate, load_examples(config.val_share, config.test_share), config.report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""`reports/classifier.md` and its plots: per-class scores, confusion matrix, PR curve, named errors."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import confusion_matrix, precision_recall_curve  # noqa: E402
+
+from app.artifacts import atomic_write_text  # noqa: E402
+from app.gate import RelevanceGate  # noqa: E402
+from training.classifier import metrics  # noqa: E402
+from training.gate_data import Example  # noqa: E402
+
+# The student report's gate, on its own (easier) split.
+REPORT_FIGURES = {"related": (0.95, 0.97, 0.96), "not_related": (1.00, 1.00, 1.00)}
+
+
+def _plot_scores(m: dict[str, float], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    names = ["precision", "recall", "f1"]
+    x = np.arange(len(names))
+    for i, cls in enumerate(("related", "not_related")):
+        values = [m[f"{cls}_{n}"] for n in names]
+        bars = ax.bar(x + (i - 0.5) * 0.38, values, 0.38, label=cls.replace("_", " "))
+        ax.bar_label(bars, fmt="%.3f", fontsize=8)
+    ax.set_xticks(x, names)
+    ax.set_ylim(0.8, 1.01)
+    ax.set_title("Relevance gate on held-out questions")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_confusion(labels: np.ndarray, predicted: np.ndarray, path: Path) -> None:
+    cm = confusion_matrix(labels, predicted, labels=[1, 0])
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    ax.imshow(cm, cmap="Blues")
+    names = ["related", "not related"]
+    ax.set_xticks([0, 1], names)
+    ax.set_yticks([0, 1], names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black")
+    ax.set_title("Confusion matrix (test)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_pr(labels: np.ndarray, scores: np.ndarray, threshold: float, path: Path) -> None:
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(recall, precision)
+    i = int(np.searchsorted(thresholds, threshold))
+    ax.scatter([recall[i]], [precision[i]], color="red", zorder=3, label=f"threshold {threshold:.3f}")
+    ax.set_xlabel("recall (related)")
+    ax.set_ylabel("precision (related)")
+    ax.set_xlim(0.8, 1.005)
+    ax.set_ylim(0.8, 1.005)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    ax.set_title("Precision–recall curve (test)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _errors(examples: list[Example], scores: np.ndarray, threshold: float, group: str) -> list[str]:
+    rows = []
+    for ex, score in zip(examples, scores, strict=True):
+        wrong = (score >= threshold) != bool(ex.label)
+        if ex.group == group and wrong:
+            rows.append(f"| {ex.text.replace('|', '/')} | {ex.category} | {score:.3f} |")
+    return rows or ["| (none) | | |"]
+
+
+def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> dict[str, float]:
+    test = [e for e in examples if e.split == "test"]
+    labels = np.array([e.label for e in test])
+    scores = gate.pipeline.predict_proba([e.text for e in test])[:, 1]
+    m = metrics(labels, scores, gate.threshold)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stem = path.with_suffix("")
+    plots = {name: stem.parent / f"{stem.name}_{name}.png" for name in ("scores", "confusion", "pr_curve")}
+    _plot_scores(m, plots["scores"])
+    _plot_confusion(labels, (scores >= gate.threshold).astype(int), plots["confusion"])
+    _plot_pr(labels, scores, gate.threshold, plots["pr_curve"])
+
+    def group_rate(group: str) -> tuple[int, int]:
+        chosen = [(e, s) for e, s in zip(test, scores, strict=True) if e.group == group]
+        right = sum((s >= gate.threshold) == bool(e.label) for e, s in chosen)
+        return right, len(chosen)
+
+    hn_right, hn_n = group_rate("hard_negative")
+    hp_right, hp_n = group_rate("hard_positive")
+    val = gate.manifest.get("metrics", {}).get("validation", {})
+    rp, rr, rf = REPORT_FIGURES["related"]
+    np_, nr, nf = REPORT_FIGURES["not_related"]
+    lines = [
+        "# Relevance gate: evaluation",
+        "",
+        f"Made by `python -m training.classifier evaluate` on {datetime.date.today().isoformat()}. "
+        f"Model: `{gate.manifest.get('file')}` (sha256 `{gate.manifest.get('sha256', '')[:12]}…`), "
+        f"scikit-learn {gate.manifest.get('sklearn_version')}.",
+        "",
+        "TF-IDF over word 1–2-grams and character 2–5-grams of the folded question (lower-case, Vietnamese "
+        "diacritics removed), logistic regression with `class_weight='balanced'`. The threshold is chosen on "
+        "the validation split to minimise "
+        f"{gate.manifest['config']['cost_false_accept']} × false-accept rate + "
+        f"{gate.manifest['config']['cost_false_refusal']} × false-refusal rate: an answered off-topic question "
+        "costs GPU time and can embarrass the museum, a refused visitor is frustrated.",
+        "",
+        f"Threshold: **{gate.threshold:.3f}**. Test questions: {len(test)} ({int(labels.sum())} related), none "
+        "seen in training; the related test questions are the QA dataset's test split.",
+        "",
+        "| | precision | recall | F1 | n |",
+        "|---|---|---|---|---|",
+        f"| related (ours, test) | {m['related_precision']:.3f} | {m['related_recall']:.3f} | "
+        f"{m['related_f1']:.3f} | {m['related_n']} |",
+        f"| not related (ours, test) | {m['not_related_precision']:.3f} | {m['not_related_recall']:.3f} | "
+        f"{m['not_related_f1']:.3f} | {m['not_related_n']} |",
+        f"| related (student report) | {rp:.2f} | {rr:.2f} | {rf:.2f} | |",
+        f"| not related (student report) | {np_:.2f} | {nr:.2f} | {nf:.2f} | |",
+        "",
+        "| error rate at the threshold | validation | test |",
+        "|---|---|---|",
+        f"| off-topic question answered (false accept) | {val.get('false_accept_rate', float('nan')):.4f} | "
+        f"{m['false_accept_rate']:.4f} |",
+        f"| related question refused (false refusal) | {val.get('false_refusal_rate', float('nan')):.4f} | "
+        f"{m['false_refusal_rate']:.4f} |",
+        f"| hard negatives accepted (test) | | {hn_n - hn_right} / {hn_n} = {(hn_n - hn_right) / max(hn_n, 1):.3f} |",
+        f"| hard positives recalled (test) | | {hp_right} / {hp_n} = {hp_right / max(hp_n, 1):.3f} |",
+        "",
+        f"![per-class scores]({plots['scores'].name})",
+        f"![confusion matrix]({plots['confusion'].name})",
+        f"![precision-recall curve]({plots['pr_curve'].name})",
+        "",
+        "## Hard negatives accepted (test)",
+        "",
+        "| question | category | relevance |",
+        "|---|---|---|",
+        *_errors(test, scores, gate.threshold, "hard_negative"),
+        "",
+        "## Hard positives refused (test)",
+        "",
+        "| question | category | relevance |",
+        "|---|---|---|",
+        *_errors(test, scores, gate.threshold, "hard_positive"),
+        "",
+        "## Related QA questions refused (test)",
+        "",
+        "| question | topic | relevance |",
+        "|---|---|---|",
+        *_errors(test, scores, gate.threshold, "qa"),
+        "",
+    ]
+    atomic_write_text(path, "\n".join(lines))
+    return m | {"hard_negative_accept_rate": (hn_n - hn_right) / max(hn_n, 1),
+                "hard_positive_recall": hp_right / max(hp_n, 1)}  # fmt: skip
