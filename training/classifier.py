@@ -21,7 +21,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import sklearn
-from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
+from sklearn.metrics import precision_recall_fscore_support
 
 from app.artifacts import atomic_write_bytes, atomic_write_json, sha256_file, sha256_files
 from app.gate import MANIFEST_FILE, MODEL_FILE, RelevanceGate, build_pipeline

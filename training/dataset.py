@@ -161,7 +161,7 @@ def split(pairs: list[qa.QAPair], test_share: float = TEST_SHARE) -> tuple[list[
     train: list[qa.QAPair] = []
     test: list[qa.QAPair] = []
     for topic in sorted(by_topic):
-        clusters = sorted(by_topic[topic], key=lambda c: hashlib.sha256(qa.question_key(c[0].question).encode()).hexdigest())
+        clusters = sorted(by_topic[topic], key=lambda c: _stable_hash(c[0].question))
         target = round(test_share * sum(len(c) for c in clusters))
         n_test = 0
         for cluster in clusters:
@@ -171,6 +171,10 @@ def split(pairs: list[qa.QAPair], test_share: float = TEST_SHARE) -> tuple[list[
             else:
                 train += cluster
     return train, test
+
+
+def _stable_hash(question: str) -> str:
+    return hashlib.sha256(qa.question_key(question).encode()).hexdigest()
 
 
 def _clusters(pairs: list[qa.QAPair], near: qa.NearDuplicates) -> list[list[qa.QAPair]]:

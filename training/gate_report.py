@@ -8,14 +8,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import confusion_matrix, precision_recall_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_curve
 
-from app.artifacts import atomic_write_text  # noqa: E402
-from app.gate import RelevanceGate  # noqa: E402
-from training.classifier import metrics  # noqa: E402
-from training.gate_data import Example  # noqa: E402
+from app.artifacts import atomic_write_text
+from app.gate import RelevanceGate
+from training.classifier import metrics
+from training.gate_data import Example
 
 # The student report's gate, on its own (easier) split.
 REPORT_FIGURES = {"related": (0.95, 0.97, 0.96), "not_related": (1.00, 1.00, 1.00)}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import email.utils
-import json
 import logging
 import sys
 import time

@@ -1,0 +1,122 @@
+"""BM25 retrieval over the corpus: the passages behind an answer and the few sentences put in the prompt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rank_bm25 import BM25Okapi
+
+from app.corpus import Passage
+from app.sentences import sent_tokenize
+from app.text import words
+
+# Function words carry no evidence; "ho", "chi", "minh" are in nearly every passage and are kept anyway
+# because BM25's idf already makes them cheap.
+STOPWORDS = frozenset(
+    (
+        "a an the of in on at to for and or is was were are be been being did do does what who whom whose when "
+        "where why how which that this these those it its he his him she her they their them there with from by "
+        "as about after before during into than then so if not no can could would should will i you me my your "
+        "we our us tell please"
+    ).split()
+)
+
+
+def terms(text: str) -> list[str]:
+    return [w for w in words(text) if w not in STOPWORDS]
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A verified question known to be answered by `source_ids`; its words are added to their index entries.
+
+    This is document expansion (as in doc2query): a visitor's paraphrase often shares more words with an
+    earlier visitor's question than with the passage's prose.
+    """
+
+    question: str
+    answer: str
+    source_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the model reads: selected sentences, and the passages they come from (the answer's sources)."""
+
+    sentences: list[str]
+    passages: list[Passage]
+    scores: list[float]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.sentences)
+
+
+class Retriever:
+    """Passage-level BM25, then sentence-level BM25 inside the best passages."""
+
+    def __init__(self, passages: list[Passage], hints: list[Hint] | None = None, top_passages: int = 2,
+                 max_sentences: int = 3, max_words: int = 80) -> None:  # fmt: skip
+        if not passages:
+            raise ValueError("the retriever needs at least one passage")
+        self.passages = passages
+        self.top_passages = top_passages
+        self.max_sentences = max_sentences
+        self.max_words = max_words
+        self._position = {p.id: i for i, p in enumerate(passages)}
+        self._sentences = [sent_tokenize(p.text) for p in passages]
+        passage_terms = [terms(p.text) for p in passages]
+        sentence_terms = [[terms(s) for s in sents] for sents in self._sentences]
+        for hint in hints or []:
+            self._expand(hint, passage_terms, sentence_terms)
+        self._passage_index = BM25Okapi([t or ["_"] for t in passage_terms])
+        self._sentence_index = BM25Okapi([t or ["_"] for sents in sentence_terms for t in sents])
+        self._sentence_offset = np.cumsum([0] + [len(s) for s in self._sentences])
+
+    def _expand(self, hint: Hint, passage_terms: list[list[str]], sentence_terms: list[list[list[str]]]) -> None:
+        """Add the hint's question terms to its passages and to the sentence that best holds its answer."""
+        q, a = terms(hint.question), set(terms(hint.answer))
+        for source in hint.source_ids:
+            i = self._position.get(source)
+            if i is None:
+                continue
+            passage_terms[i] += q
+            overlap = [len(a & set(t)) for t in sentence_terms[i]]
+            if overlap and max(overlap) > 0:
+                sentence_terms[i][int(np.argmax(overlap))] += q
+
+    def search(self, query: str, k: int | None = None) -> list[tuple[Passage, float]]:
+        scores = self._passage_index.get_scores(terms(query))
+        order = np.argsort(-scores, kind="stable")[: k or self.top_passages]
+        return [(self.passages[i], float(scores[i])) for i in order if scores[i] > 0]
+
+    def context(self, query: str) -> Context:
+        """The best sentences of the best passages, in reading order, within the word budget."""
+        q = terms(query)
+        hits = self.search(query)
+        if not hits:
+            return Context([], [], [])
+        sentence_scores = self._sentence_index.get_scores(q)
+        candidates = []  # (score, passage rank, sentence position, passage index)
+        for rank, (passage, _) in enumerate(hits):
+            i = self._position[passage.id]
+            for j in range(len(self._sentences[i])):
+                candidates.append((float(sentence_scores[self._sentence_offset[i] + j]), rank, j, i))
+        candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+        chosen, budget = [], self.max_words
+        for score, rank, j, i in candidates:
+            n = len(self._sentences[i][j].split())
+            if len(chosen) < self.max_sentences and (n <= budget or not chosen) and score > 0:
+                chosen.append((rank, j, i))
+                budget -= n
+        if not chosen:
+            _, _, j, i = candidates[0]
+            chosen = [(0, j, i)]
+        chosen.sort()
+        used = list(dict.fromkeys(i for _, _, i in chosen))
+        return Context(
+            sentences=[self._sentences[i][j] for _, j, i in chosen],
+            passages=[self.passages[i] for i in used],
+            scores=[s for p, s in hits if self._position[p.id] in used],
+        )
