@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import yaml
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from app.artifacts import ArtifactError
-from app.text import fold_words
+from app.matcher import PhraseMatcher
 
 
 @dataclass(frozen=True)
@@ -20,35 +18,12 @@ class FAQEntry:
     answer: str
 
 
-@dataclass(frozen=True)
-class FAQMatch:
-    entry: FAQEntry
-    score: float
-
-
-class FAQ:
-    """Matches a visitor's question to the closest FAQ phrasing by character n-gram TF-IDF cosine."""
+class FAQ(PhraseMatcher[FAQEntry]):
+    """The staff FAQ: a question is matched to the closest listed phrasing."""
 
     def __init__(self, entries: list[FAQEntry], threshold: float = 0.55) -> None:
+        super().__init__(entries, [e.questions for e in entries], threshold)
         self.entries = entries
-        self.threshold = threshold
-        self._owner: list[int] = [i for i, e in enumerate(entries) for _ in e.questions]
-        phrasings = [fold_words(q) for e in entries for q in e.questions]
-        self._vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
-        self._matrix = self._vectorizer.fit_transform(phrasings) if phrasings else None
-
-    def best(self, question: str) -> FAQMatch | None:
-        """The closest entry and its score, whatever the score."""
-        if self._matrix is None:
-            return None
-        scores = (self._matrix @ self._vectorizer.transform([fold_words(question)]).T).toarray().ravel()
-        i = int(np.argmax(scores))
-        return FAQMatch(self.entries[self._owner[i]], float(scores[i]))
-
-    def match(self, question: str) -> FAQMatch | None:
-        """The entry that answers `question`, or None when no phrasing is close enough."""
-        found = self.best(question)
-        return found if found and found.score >= self.threshold else None
 
 
 def load_faq(path: Path, threshold: float = 0.55) -> FAQ:

@@ -57,7 +57,7 @@ class Retriever:
     """Passage-level BM25, then sentence-level BM25 inside the best passages."""
 
     def __init__(self, passages: list[Passage], hints: list[Hint] | None = None, top_passages: int = 2,
-                 max_sentences: int = 3, max_words: int = 80) -> None:  # fmt: skip
+                 max_sentences: int = 3, max_words: int = 50) -> None:  # fmt: skip
         if not passages:
             raise ValueError("the retriever needs at least one passage")
         self.passages = passages

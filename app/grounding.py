@@ -1,0 +1,42 @@
+"""Everything the generator is given for one question: context sentences, sources and the prompt text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.corpus import Passage, load_corpus
+from app.prompt import Turn, build_prompt
+from app.retriever import Context, Hint, Retriever
+
+
+@dataclass(frozen=True)
+class Grounded:
+    prompt: str
+    context: Context
+
+
+def load_hints(paths: list[Path]) -> list[Hint]:
+    """Verified QA pairs (CSV with question, answer, source_ids) that expand the retrieval index."""
+    import csv
+
+    hints = []
+    for path in paths:
+        with path.open(encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                hints.append(Hint(row["question"], row["answer"], tuple(row["source_ids"].split())))
+    return hints
+
+
+def build_retriever(corpus: Path, hint_files: list[Path]) -> Retriever:
+    passages: list[Passage] = load_corpus(corpus)
+    return Retriever(passages, load_hints([p for p in hint_files if p.exists()]))
+
+
+def ground(question: str, retriever: Retriever | None, history: tuple[Turn, ...] = ()) -> Grounded:
+    """Retrieve for the question (with the previous question, so that follow-ups find their subject)."""
+    if retriever is None:
+        return Grounded(build_prompt(question, "", history), Context([], [], []))
+    query = " ".join([t.question for t in history[-1:]] + [question])
+    context = retriever.context(query)
+    return Grounded(build_prompt(question, context.text, history), context)

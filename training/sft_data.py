@@ -1,0 +1,115 @@
+"""Supervised examples for the adapter: the serving prompt (with retrieved sources) and the answer.
+
+Loss is on the answer and the end-of-answer token only. Contexts for training questions come from a
+retriever whose document expansion leaves out the question's own fold, so training sees retrieval as
+good as serving sees it for a new question, not better.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from app.corpus import Passage
+from app.grounding import ground
+from app.retriever import Hint, Retriever
+from training.qa import QAPair
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class SFTExample:
+    prompt: str
+    answer: str
+    source_ids: tuple[str, ...]
+
+
+def fold_of(question: str, folds: int) -> int:
+    return int(hashlib.sha256(question.encode()).hexdigest()[:8], 16) % folds
+
+
+def make_examples(pairs: list[QAPair], passages: list[Passage], retrieval: bool, folds: int = 5,
+                  hint_pairs: list[QAPair] | None = None, **retriever_kw: Any) -> list[SFTExample]:  # fmt: skip
+    """Prompts for `pairs`; a pair's context is retrieved with hints from the other folds of `hint_pairs`."""
+    hint_pairs = pairs if hint_pairs is None else hint_pairs
+    retrievers: dict[int, Retriever] = {}
+    examples = []
+    for pair in pairs:
+        retriever = None
+        if retrieval:
+            k = fold_of(pair.question, folds)
+            if k not in retrievers:
+                hints = [Hint(p.question, p.answer, p.source_ids) for p in hint_pairs if fold_of(p.question, folds) != k]
+                retrievers[k] = Retriever(passages, hints, **retriever_kw)
+            retriever = retrievers[k]
+        grounded = ground(pair.question, retriever)
+        examples.append(SFTExample(grounded.prompt, pair.answer, pair.source_ids))
+    return examples
+
+
+class TokenizedDataset(torch.utils.data.Dataset):
+    """input_ids = prompt + " " + answer + eos; labels mask the prompt."""
+
+    def __init__(self, examples: list[SFTExample], tokenizer: Any, max_length: int) -> None:
+        self.items = []
+        eos = tokenizer.eos_token_id
+        for ex in examples:
+            prompt_ids = tokenizer(ex.prompt, add_special_tokens=False)["input_ids"]
+            answer_ids = tokenizer(" " + ex.answer, add_special_tokens=False)["input_ids"] + [eos]
+            prompt_ids = prompt_ids[-(max_length - len(answer_ids)) :]  # keep the question; drop old context
+            self.items.append({"input_ids": prompt_ids + answer_ids, "labels": [IGNORE] * len(prompt_ids) + answer_ids})
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        return self.items[i]
+
+    def lengths(self) -> list[int]:
+        return [len(x["input_ids"]) for x in self.items]
+
+
+class PadCollator:
+    """Pads a batch on the left to its longest example (no fixed-length padding).
+
+    Left padding makes every answer end at the last position, so the loss needs logits for the last few
+    positions only (`AnswerOnlyLoss`); rotary position embeddings are relative, so the offset is harmless.
+    """
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        width = max(len(x["input_ids"]) for x in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, x in enumerate(batch):
+            n = len(x["input_ids"])
+            ids[i, width - n :] = torch.tensor(x["input_ids"])
+            labels[i, width - n :] = torch.tensor(x["labels"])
+            mask[i, width - n :] = 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def answer_only_loss(model: Any, inputs: dict[str, torch.Tensor], num_items: int | None = None) -> tuple[torch.Tensor, Any]:
+    """Cross-entropy on the answer tokens, computing the vocabulary projection only where it is needed.
+
+    With left padding the answers occupy the last positions; the logits of the other ~75% of positions
+    (a [batch, length, vocabulary] tensor, the largest of the step) are never formed.
+    """
+    labels = inputs["labels"]
+    answer = labels != IGNORE
+    first = int(answer.float().argmax(dim=1).min()) if answer.any() else labels.shape[1] - 1
+    keep = labels.shape[1] - first + 1  # the logit at position t predicts token t + 1
+    outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], logits_to_keep=keep)
+    logits = outputs.logits[:, :-1, :].float()
+    targets = labels[:, labels.shape[1] - keep + 1 :]
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                             ignore_index=IGNORE, reduction="sum")  # fmt: skip
+    count = num_items if num_items is not None else int((targets != IGNORE).sum())
+    return loss / max(count, 1), outputs
