@@ -1,14 +1,25 @@
-"""The staff-edited FAQ (opening hours, tickets, toilets…): loading and similarity matching."""
+"""The staff-edited FAQ (opening hours, tickets, toilets…): loading, and a matcher trained at start-up.
+
+Staff edit only the YAML. At start-up a small classifier learns the FAQ's phrasings against questions
+that must not be taken for visit questions (the QA questions about Ho Chi Minh, off-topic questions),
+so "can I see his body?" reaches the mausoleum entry while "when did he die?" does not reach any entry.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
 
 from app.artifacts import ArtifactError
-from app.matcher import PhraseMatcher
+from app.text import fold
+
+NONE = "__none__"
 
 
 @dataclass(frozen=True)
@@ -18,15 +29,42 @@ class FAQEntry:
     answer: str
 
 
-class FAQ(PhraseMatcher[FAQEntry]):
-    """The staff FAQ: a question is matched to the closest listed phrasing."""
+@dataclass(frozen=True)
+class FAQMatch:
+    entry: FAQEntry
+    score: float
 
-    def __init__(self, entries: list[FAQEntry], threshold: float = 0.55) -> None:
-        super().__init__(entries, [e.questions for e in entries], threshold)
+
+class FAQ:
+    """Maps a question to an FAQ entry, or to none of them."""
+
+    def __init__(self, entries: list[FAQEntry], negatives: list[str], threshold: float = 0.5) -> None:
         self.entries = entries
+        self.threshold = threshold
+        self._by_id = {e.id: e for e in entries}
+        texts = [q for e in entries for q in e.questions] + list(negatives)
+        labels = [e.id for e in entries for _ in e.questions] + [NONE] * len(negatives)
+        features = FeatureUnion([
+            ("words", TfidfVectorizer(preprocessor=fold, ngram_range=(1, 2), sublinear_tf=True)),
+            ("chars", TfidfVectorizer(preprocessor=fold, analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)),
+        ])  # fmt: skip
+        classifier = LogisticRegression(C=10.0, class_weight="balanced", max_iter=3000)
+        self._pipeline = Pipeline([("features", features), ("classifier", classifier)]).fit(texts, labels)
+        self._classes = list(self._pipeline.classes_)
+
+    def best(self, question: str) -> FAQMatch | None:
+        """The most likely entry and its probability, or None when "no entry" is most likely."""
+        probabilities = self._pipeline.predict_proba([question])[0]
+        i = int(np.argmax(probabilities))
+        label = self._classes[i]
+        return None if label == NONE else FAQMatch(self._by_id[label], float(probabilities[i]))
+
+    def match(self, question: str) -> FAQMatch | None:
+        found = self.best(question)
+        return found if found and found.score >= self.threshold else None
 
 
-def load_faq(path: Path, threshold: float = 0.55) -> FAQ:
+def read_entries(path: Path) -> list[FAQEntry]:
     """Read the FAQ YAML, failing with a message that staff can act on."""
     if not path.is_file():
         raise ArtifactError(f"FAQ file not found: {path}")
@@ -48,4 +86,19 @@ def load_faq(path: Path, threshold: float = 0.55) -> FAQ:
             raise ArtifactError(f"{path}: entry id {entry_id!r} appears twice")
         seen.add(entry_id)
         entries.append(FAQEntry(entry_id, questions, answer))
-    return FAQ(entries, threshold)
+    if not entries:
+        raise ArtifactError(f"{path}: no FAQ entry")
+    return entries
+
+
+_CACHE: dict[tuple[str, int, int, float], FAQ] = {}
+
+
+def load_faq(path: Path, negatives: list[str], threshold: float = 0.5) -> FAQ:
+    """Read and fit; a process that builds several apps (tests) fits each distinct FAQ once."""
+    entries = read_entries(path)
+    key = (str(path.resolve()), path.stat().st_mtime_ns, hash(tuple(negatives)), threshold)
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = FAQ(entries, negatives, threshold)
+    return _CACHE[key]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from app.artifacts import ArtifactError
 from app.corpus import Passage, load_corpus
-from app.faq import load_faq
+from app.faq import read_entries
 from app.sentences import sent_tokenize
 from training import qa
 from training.corpus import CORPUS
@@ -91,7 +91,7 @@ def cross_split_defects(train: list[qa.QAPair], test: list[qa.QAPair]) -> list[D
 def faq_passages() -> dict[str, Passage]:
     return {
         f"faq-{e.id}": Passage(f"faq-{e.id}", "museum", "Visitor information", e.id, e.answer, "", "")
-        for e in load_faq(FAQ_PATH).entries
+        for e in read_entries(FAQ_PATH)
     }
 
 

@@ -1,0 +1,53 @@
+"""Dependencies: how routes reach the loaded services, the settings and the protections."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+
+from app.pipeline import Kiosk, Services
+from app.records import Records
+from app.security import RateLimiter, api_key_matches
+from app.settings import Settings
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_services(request: Request) -> Services:
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        raise HTTPException(503, "the kiosk is starting", headers={"Retry-After": "5"})
+    return services
+
+
+def get_kiosk(services: Annotated[Services, Depends(get_services)]) -> Kiosk:
+    return Kiosk(services)
+
+
+def get_records(request: Request) -> Records:
+    return request.app.state.records
+
+
+def rate_limited(request: Request) -> None:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter.check(request)
+
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Staff API key (KIOSK_STAFF_API_KEY)")
+
+
+def staff_only(request: Request, key: Annotated[str | None, Security(_api_key)]) -> None:
+    if not api_key_matches(key, request.app.state.settings.staff_api_key.get_secret_value()):
+        raise HTTPException(401, "a valid X-API-Key header is required", headers={"WWW-Authenticate": "APIKey"})
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+KioskDep = Annotated[Kiosk, Depends(get_kiosk)]
+RecordsDep = Annotated[Records, Depends(get_records)]
+RateLimited = Depends(rate_limited)
+StaffOnly = Depends(staff_only)

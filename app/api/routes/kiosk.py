@@ -1,0 +1,25 @@
+"""The kiosk page (server-rendered shell; the answer is fetched and streamed by static/kiosk.js)."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from app.api.deps import SettingsDep
+from app.strings import strings, suggestions
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def kiosk_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+    language = settings.ui_language
+    config = {"strings": strings(language), "suggestions": suggestions(language), "idleResetSeconds": settings.idle_reset_s}
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "kiosk.html",
+        {"lang": language, "t": strings(language), "suggestions": suggestions(language),
+         "config_json": json.dumps(config, ensure_ascii=False).replace("</", "<\\/")},
+    )  # fmt: skip

@@ -1,0 +1,28 @@
+"""Staff routes, behind the X-API-Key header."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import RecordsDep, StaffOnly
+
+router = APIRouter(prefix="/api/v1/staff", tags=["staff"], dependencies=[StaffOnly],
+                   responses={401: {"description": "Missing or wrong X-API-Key"}})  # fmt: skip
+
+
+@router.get("/stats")
+async def stats(records: RecordsDep) -> dict[str, Any]:
+    """Questions per day, share related, routes, latency percentiles and feedback counts."""
+    return await run_in_threadpool(records.stats)
+
+
+@router.get("/feedback.csv", response_class=PlainTextResponse, responses={200: {"content": {"text/csv": {}}}})
+async def feedback_csv(records: RecordsDep) -> PlainTextResponse:
+    """Every feedback row with its request's route."""
+    body = await run_in_threadpool(records.feedback_csv)
+    return PlainTextResponse(body, media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": 'attachment; filename="feedback.csv"'})  # fmt: skip

@@ -1,0 +1,82 @@
+"""Generators behind one interface, and the per-row stopping rule that streams, cancels and enforces deadlines."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from app.prompt import STOP_STRINGS, clean_answer, cut_at_stop
+
+Finish = Literal["stop", "length", "deadline", "cancelled"]
+
+
+@dataclass
+class GenerationRequest:
+    prompt: str
+    max_new_tokens: int
+    deadline: float  # time.monotonic() after which generation stops
+    on_text: Callable[[str], None] | None = None  # receives text deltas, from the worker thread
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    tokens: int
+    finish: Finish
+
+
+class Generator(Protocol):
+    """Turns prompts into answers; `generate_batch` blocks and runs on the worker thread."""
+
+    name: str
+
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]: ...
+
+    def warmup(self) -> None: ...
+
+
+class TextStream:
+    """Feeds a request's growing raw text and emits only the part that is safe to show.
+
+    Text after a stop string is never shown; text that could still become a stop string is held back.
+    """
+
+    def __init__(self, request: GenerationRequest) -> None:
+        self.request = request
+        self.sent = 0
+        self.stopped = False
+        self._hold = max(len(s) for s in STOP_STRINGS)
+
+    def update(self, raw: str) -> bool:
+        """Emit new safe text; True once a stop string has appeared."""
+        visible, self.stopped = cut_at_stop(raw)
+        safe = visible if self.stopped else visible[: max(self.sent, len(visible) - self._hold)]
+        if self.request.on_text and len(safe) > self.sent:
+            self.request.on_text(safe[self.sent :])
+        self.sent = max(self.sent, len(safe))
+        return self.stopped
+
+    def flush(self, raw: str) -> None:
+        """Generation is over: nothing can turn into a stop string any more, so send what was held back."""
+        visible, self.stopped = cut_at_stop(raw)
+        if self.request.on_text and len(visible) > self.sent:
+            self.request.on_text(visible[self.sent :])
+        self.sent = max(self.sent, len(visible))
+
+    def finish_reason(self, n_tokens: int, hit_eos: bool) -> Finish:
+        if self.request.cancelled.is_set():
+            return "cancelled"
+        if self.stopped or hit_eos:
+            return "stop"
+        if time.monotonic() >= self.request.deadline:
+            return "deadline"
+        return "length" if n_tokens >= self.request.max_new_tokens else "stop"
+
+
+def finish_text(raw: str) -> str:
+    """What a visitor reads: cut at turn markers, ended on a complete sentence."""
+    return clean_answer(raw)

@@ -1,0 +1,115 @@
+"""The `local` generator: transformers + peft in this process (SmolLM2 on the CPU, Falcon 4-bit on a GPU)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from app.artifacts import ArtifactError, read_manifest, verify_file
+from app.generation import GenerationRequest, GenerationResult, TextStream, finish_text
+from app.modeling import load_base
+
+log = logging.getLogger(__name__)
+ADAPTER_MANIFEST = "adapter_manifest.json"
+
+
+def verify_adapter(path: Path) -> dict[str, Any]:
+    """An adapter folder must match its manifest file by file (a truncated or swapped file is refused)."""
+    manifest = read_manifest(path / ADAPTER_MANIFEST)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or "adapter_model.safetensors" not in files:
+        raise ArtifactError(f"{path / ADAPTER_MANIFEST} lists no adapter weights")
+    for name, digest in files.items():
+        verify_file(path / name, digest)
+    return manifest
+
+
+class _RowStopper:
+    """A StoppingCriteria that decides per row: stop strings, cancellation, deadline, per-request budget."""
+
+    def __init__(self, requests: list[GenerationRequest], tokenizer: Any, prompt_width: int) -> None:
+        self.requests = requests
+        self.tokenizer = tokenizer
+        self.prompt_width = prompt_width
+        self.streams = [TextStream(r) for r in requests]
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any = None, **kwargs: Any) -> torch.Tensor:
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        now = time.monotonic()
+        for i, (request, stream) in enumerate(zip(self.requests, self.streams, strict=True)):
+            new = input_ids[i, self.prompt_width :]
+            raw = self.tokenizer.decode(new, skip_special_tokens=True)
+            done[i] = (
+                stream.update(raw)
+                or request.cancelled.is_set()
+                or now >= request.deadline
+                or len(new) >= request.max_new_tokens
+            )
+        return done
+
+
+class LocalGenerator:
+    """Base model (+ LoRA adapter) in this process; `generate_batch` runs requests that arrived together."""
+
+    name = "local"
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "left"
+        self.device = next(model.parameters()).device
+
+    @classmethod
+    def load(cls, base_model: str, adapter_dir: Path | None, *, quantize_4bit: bool, cpu_int8: bool,
+             cache_dir: Path) -> LocalGenerator:  # fmt: skip
+        manifest = verify_adapter(adapter_dir) if adapter_dir else None
+        targets = manifest["config"]["lora_targets"] if manifest else ()
+        model, tokenizer = load_base(base_model, quantize_4bit=quantize_4bit, targets=targets, cache_dir=cache_dir)
+        if adapter_dir:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter_dir))
+            if not torch.cuda.is_available():
+                model = model.merge_and_unload()  # one matmul per layer instead of three
+        if cpu_int8 and not torch.cuda.is_available():
+            # Decoding on the CPU is bound by reading the weights: int8 reads 4x fewer bytes than float32.
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        model.eval()
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        log.info("local generator ready: %s%s", base_model, f" + {adapter_dir}" if adapter_dir else "")
+        return cls(model, tokenizer)
+
+    @torch.inference_mode()
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        batch = self.tokenizer([r.prompt for r in requests], return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        width = batch["input_ids"].shape[1]
+        stopper = _RowStopper(requests, self.tokenizer, width)
+        output = self.model.generate(
+            **batch,
+            max_new_tokens=max(r.max_new_tokens for r in requests),
+            do_sample=False,
+            stopping_criteria=[stopper],
+            eos_token_id=self.tokenizer.eos_token_id,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        results = []
+        eos = self.tokenizer.eos_token_id
+        for i, stream in enumerate(stopper.streams):
+            new = output[i, width:].tolist()
+            hit_eos = eos in new
+            if hit_eos:
+                new = new[: new.index(eos)]
+            raw = self.tokenizer.decode(new, skip_special_tokens=True)
+            stream.flush(raw)
+            results.append(GenerationResult(finish_text(raw), len(new), stream.finish_reason(len(new), hit_eos)))
+        return results
+
+    def warmup(self) -> None:
+        """Run the largest allowed request once, so that memory problems show at start-up, not for a visitor."""
+        prompt = "<sources>: " + "Ho Chi Minh " * 60 + "\n<human>: Who was he?\n<assistant>:"
+        self.generate_batch([GenerationRequest(prompt, 8, time.monotonic() + 120)])

@@ -1,0 +1,79 @@
+"""Loading everything the service needs at start-up, failing with a clear message on any bad artefact."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Callable
+
+from app.artifacts import ArtifactError
+from app.corpus import load_corpus
+from app.curated import load_curated
+from app.faq import load_faq
+from app.gate import RelevanceGate
+from app.generation import Generator
+from app.grounding import load_hints
+from app.metrics import Metrics
+from app.pipeline import Services
+from app.retriever import Retriever
+from app.sessions import SessionStore
+from app.settings import Settings
+from app.worker import GenerationWorker
+
+log = logging.getLogger(__name__)
+
+
+def build_generator(settings: Settings) -> Generator | None:
+    if settings.generator == "none":
+        return None
+    if settings.generator == "openai":
+        from app.openai_generator import OpenAIGenerator
+
+        return OpenAIGenerator(settings.openai_base_url, settings.openai_model,
+                               settings.openai_api_key.get_secret_value(), settings.max_batch_size)  # fmt: skip
+    from app.local_generator import LocalGenerator
+
+    return LocalGenerator.load(settings.base_model, settings.adapter_dir, quantize_4bit=settings.quantize_4bit,
+                               cpu_int8=settings.cpu_int8, cache_dir=settings.base_cache_dir)  # fmt: skip
+
+
+def faq_negatives(settings: Settings) -> list[str]:
+    """Questions the FAQ must not answer: the verified questions about him, and the hard off-topic ones."""
+    questions = [h.question for h in load_hints(settings.qa_files)]
+    if settings.faq_negatives_file.is_file():
+        with settings.faq_negatives_file.open(encoding="utf-8", newline="") as f:
+            questions += [row["question"] for row in csv.DictReader(f)]
+    return questions
+
+
+def load_services(settings: Settings, generator_factory: Callable[[Settings], Generator | None] = build_generator) -> Services:
+    """Gate, FAQ, curated answers, retriever and generator; raises ArtifactError naming what is wrong."""
+    start = time.perf_counter()
+    missing = [str(p) for p in settings.qa_files if not p.is_file()]
+    if missing:
+        raise ArtifactError(f"QA file(s) not found: {', '.join(missing)}")
+    gate = RelevanceGate.load(settings.gate_dir)
+    passages = load_corpus(settings.corpus)
+    retriever = Retriever(passages, load_hints(settings.qa_files))
+    faq = load_faq(settings.faq_file, faq_negatives(settings), settings.faq_threshold)
+    curated = load_curated(settings.qa_files, settings.curated_threshold)
+    generator = generator_factory(settings)
+    worker = None
+    metrics = Metrics()
+    if generator is not None:
+        if settings.warmup:
+            t = time.perf_counter()
+            generator.warmup()
+            log.info("generator warmed up in %.1fs", time.perf_counter() - t)
+        worker = GenerationWorker(generator, settings.queue_size, settings.max_batch_size, settings.batch_wait_ms)
+        worker.on_batch = metrics.batches.observe
+        worker.start()
+    log.info("services loaded in %.1fs (%d passages, gate threshold %.3f)", time.perf_counter() - start,
+             len(passages), gate.threshold)  # fmt: skip
+    return Services(
+        gate=gate, faq=faq, curated=curated, retriever=retriever, passages={p.id: p for p in passages},
+        worker=worker, sessions=SessionStore(settings.session_turns, settings.session_ttl_s, settings.max_sessions),
+        metrics=metrics, language=settings.ui_language, max_new_tokens=settings.max_new_tokens,
+        request_timeout_s=settings.request_timeout_s,
+    )  # fmt: skip

@@ -1,0 +1,72 @@
+"""All service settings: environment variables prefixed `KIOSK_` (or a `.env` file), read once."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every field can be set as `KIOSK_<FIELD>` (e.g. `KIOSK_GENERATOR=openai`); the README lists them."""
+
+    model_config = SettingsConfigDict(env_prefix="KIOSK_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535, validation_alias=AliasChoices("KIOSK_PORT", "PORT"))
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # artefacts and data
+    gate_dir: Path = Path("models/classifier")
+    corpus: Path = Path("data/corpus.jsonl")
+    qa_files: list[Path] = [Path("data/qa/train.csv"), Path("data/qa/test.csv")]
+    faq_file: Path = Path("data/faq.yaml")
+    faq_negatives_file: Path = Path("data/offtopic/hard_negatives.csv")
+    db_path: Path = Path("var/kiosk.sqlite3")
+
+    # generation
+    generator: Literal["local", "openai", "none"] = "local"
+    base_model: str = "packaged:smollm2"
+    adapter_dir: Path | None = Path("models/adapters/smollm2-135m-hcm")
+    quantize_4bit: bool = True  # on CUDA only; the CPU always runs full precision
+    cpu_int8: bool = True  # dynamic int8 matmuls on the CPU (adapter merged first)
+    base_cache_dir: Path = Path("models/base")
+    openai_base_url: str = "http://vllm:8000/v1"
+    openai_model: str = "hcm-adapter"
+    openai_api_key: SecretStr = SecretStr("")
+    max_new_tokens: int = Field(64, ge=8, le=256)
+    max_batch_size: int = Field(8, ge=1, le=64)
+    batch_wait_ms: int = Field(10, ge=0, le=1000)
+    queue_size: int = Field(32, ge=1, le=10_000)
+    request_timeout_s: float = Field(30.0, gt=0)
+    warmup: bool = True
+
+    # the way of a question
+    faq_threshold: float = Field(0.5, ge=0, le=1)
+    curated_threshold: float = Field(0.8, ge=0, le=1)
+    session_turns: int = Field(3, ge=0, le=20)
+    session_ttl_s: int = Field(600, ge=10)
+    max_sessions: int = Field(10_000, ge=1)
+
+    # protection
+    max_body_bytes: int = Field(16_384, ge=1024)
+    rate_limit_per_minute: int = Field(30, ge=1)
+    staff_api_key: SecretStr = SecretStr("")
+    store_questions: bool = False
+
+    # kiosk page
+    idle_reset_s: int = Field(90, ge=10)
+    ui_language: Literal["en", "vi"] = "en"
+
+    @field_validator("qa_files", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        return [p for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()

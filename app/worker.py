@@ -1,0 +1,134 @@
+"""One generation worker with a bounded queue: requests that arrive together are generated as one batch."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.generation import GenerationRequest, GenerationResult, Generator
+
+log = logging.getLogger(__name__)
+
+
+class Overloaded(Exception):
+    """The queue is full, or the accelerator ran out of memory: the client should retry later (503)."""
+
+
+@dataclass
+class _Job:
+    request: GenerationRequest
+    future: asyncio.Future[GenerationResult]
+    loop: asyncio.AbstractEventLoop
+
+
+class GenerationWorker:
+    """A single thread owns the model; asyncio handlers wait on futures and never block the event loop."""
+
+    def __init__(self, generator: Generator, queue_size: int, max_batch: int, batch_wait_ms: int) -> None:
+        self.generator = generator
+        self.max_batch = max_batch
+        self.batch_wait_s = batch_wait_ms / 1000
+        self._queue: queue.Queue[_Job] = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="generation-worker", daemon=True)
+        self.busy = 0
+        self.on_batch: Callable[[int], None] | None = None
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting or being generated."""
+        return self._queue.qsize() + self.busy
+
+    def is_full(self) -> bool:
+        return self._queue.full()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish what is queued, then stop."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    async def submit(self, request: GenerationRequest) -> GenerationResult:
+        loop = asyncio.get_running_loop()
+        job = _Job(request, loop.create_future(), loop)
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            raise Overloaded("the generation queue is full") from None
+        try:
+            return await asyncio.shield(job.future)
+        except asyncio.CancelledError:
+            request.cancelled.set()  # the client went away: free the slot within a step
+            raise
+
+    def _collect(self) -> list[_Job]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        jobs = [first]
+        until = time.monotonic() + self.batch_wait_s
+        while len(jobs) < self.max_batch:
+            remaining = until - time.monotonic()
+            try:
+                jobs.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return jobs
+
+    def _run(self) -> None:
+        while not (self._stop.is_set() and self._queue.empty()):
+            jobs = [j for j in self._collect() if not j.future.done()]
+            live = [j for j in jobs if not j.request.cancelled.is_set() and time.monotonic() < j.request.deadline]
+            for j in jobs:
+                if j not in live:
+                    _resolve(j, GenerationResult("", 0, "cancelled" if j.request.cancelled.is_set() else "deadline"))
+            if not live:
+                continue
+            self.busy = len(live)
+            try:
+                results = self.generator.generate_batch([j.request for j in live])
+                for j, r in zip(live, results, strict=True):
+                    _resolve(j, r)
+            except Exception as exc:  # noqa: BLE001 - every failure must reach the waiting clients
+                error = _classify(exc)
+                for j in live:
+                    _resolve(j, error)
+            finally:
+                self.busy = 0
+                if self.on_batch:
+                    self.on_batch(len(live))
+
+
+def _classify(exc: Exception) -> Exception:
+    """Out of memory becomes Overloaded (503) after freeing the cache; the service lives on."""
+    try:
+        import torch
+
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            log.error("GPU out of memory during generation; cache emptied")
+            torch.cuda.empty_cache()
+            return Overloaded("the GPU is out of memory")
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    log.exception("generation failed", exc_info=exc)
+    return exc
+
+
+def _resolve(job: _Job, outcome: GenerationResult | Exception) -> None:
+    def set_outcome() -> None:
+        if job.future.done():
+            return
+        if isinstance(outcome, Exception):
+            job.future.set_exception(outcome)
+        else:
+            job.future.set_result(outcome)
+
+    job.loop.call_soon_threadsafe(set_outcome)

@@ -1,0 +1,68 @@
+"""Shared fixtures: real small artefacts (gate, FAQ, corpus) and a fake generator; no network, no GPU."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from app.generation import GenerationRequest, GenerationResult, TextStream, finish_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class FakeGenerator:
+    """Streams a canned answer word by word; honours cancellation, deadlines and max_new_tokens."""
+
+    name = "fake"
+
+    def __init__(self, text: str = "Ho Chi Minh was born on 19 May 1890 in Kim Liên.", delay_s: float = 0.0,
+                 error: Exception | None = None) -> None:  # fmt: skip
+        self.text = text
+        self.delay_s = delay_s
+        self.error = error
+        self.calls = 0
+        self.batches: list[int] = []
+        self.cancelled = 0
+        self.lock = threading.Lock()
+        self.last_prompt = ""
+
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        with self.lock:
+            self.last_prompt = requests[-1].prompt
+            self.calls += len(requests)
+            self.batches.append(len(requests))
+        if self.error is not None:
+            raise self.error
+        words = self.text.split(" ")
+        results = []
+        streams = [TextStream(r) for r in requests]
+        raws = ["" for _ in requests]
+        done = [False] * len(requests)
+        for i, word in enumerate(words):
+            time.sleep(self.delay_s)
+            for j, (r, s) in enumerate(zip(requests, streams, strict=True)):
+                if done[j]:
+                    continue
+                if r.cancelled.is_set() or time.monotonic() >= r.deadline or i >= r.max_new_tokens:
+                    done[j] = True
+                    continue
+                raws[j] += (" " if raws[j] else "") + word
+                done[j] = s.update(raws[j])
+        for j, (r, s) in enumerate(zip(requests, streams, strict=True)):
+            if r.cancelled.is_set():
+                self.cancelled += 1
+            s.flush(raws[j])
+            n = len(raws[j].split())
+            results.append(GenerationResult(finish_text(raws[j]), n, s.finish_reason(n, hit_eos=n == len(words))))
+        return results
+
+    def warmup(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def fake_generator_class() -> type[FakeGenerator]:
+    return FakeGenerator
