@@ -11,7 +11,7 @@ import torch
 
 from app.artifacts import ArtifactError, read_manifest, verify_file
 from app.generation import GenerationRequest, GenerationResult, TextStream, finish_text
-from app.modeling import load_base
+from app.modeling import load_base, prepare_for_serving
 
 log = logging.getLogger(__name__)
 ADAPTER_MANIFEST = "adapter_manifest.json"
@@ -65,7 +65,7 @@ class LocalGenerator:
 
     @classmethod
     def load(cls, base_model: str, adapter_dir: Path | None, *, quantize_4bit: bool, cpu_int8: bool,
-             cache_dir: Path) -> LocalGenerator:  # fmt: skip
+             cache_dir: Path, merge: bool = True, compile_decoding: bool = True) -> LocalGenerator:  # fmt: skip
         manifest = verify_adapter(adapter_dir) if adapter_dir else None
         targets = manifest["config"]["lora_targets"] if manifest else ()
         model, tokenizer = load_base(base_model, quantize_4bit=quantize_4bit, targets=targets, cache_dir=cache_dir)
@@ -73,9 +73,10 @@ class LocalGenerator:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, str(adapter_dir))
-            if not torch.cuda.is_available():
-                model = model.merge_and_unload()  # one matmul per layer instead of three
-        if cpu_int8 and not torch.cuda.is_available():
+        cuda = torch.cuda.is_available()
+        # Merged, the adapter costs nothing per token (one matmul per layer instead of three).
+        model = prepare_for_serving(model, merge=merge, compile_decoding=compile_decoding and cuda)
+        if cpu_int8 and not cuda:
             # Decoding on the CPU is bound by reading the weights: int8 reads 4x fewer bytes than float32.
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         model.eval()

@@ -140,7 +140,10 @@ def verify_4bit(model: nn.Module, targets: Sequence[str]) -> int:
     """Fail loudly unless every target layer is a bitsandbytes `Linear4bit` (call before adding LoRA)."""
     import bitsandbytes as bnb
 
-    layers = [(n, m) for n, m in model.named_modules() if n.rsplit(".", 1)[-1] in targets]
+    if targets:
+        layers = [(n, m) for n, m in model.named_modules() if n.rsplit(".", 1)[-1] in targets]
+    else:  # no adapter: every linear layer of the decoder blocks
+        layers = [(n, m) for n, m in decoder_layers(model).named_modules() if isinstance(m, nn.Linear)]
     wrong = [f"{n} ({type(m).__name__})" for n, m in layers if not isinstance(m, bnb.nn.Linear4bit)]
     if wrong or not layers:
         raise QuantizationError(
@@ -200,3 +203,29 @@ def frozen_layer_count(freeze: int | float, n_layers: int) -> int:
     if not 0 <= count < n_layers:
         raise ValueError(f"cannot freeze {count} of {n_layers} layers")
     return count
+
+
+def allow_compile(model: nn.Module) -> None:
+    """Let `generate` compile the decoding step of a bitsandbytes model.
+
+    transformers marks every bitsandbytes quantizer as not compileable, which switches off its static-cache
+    + CUDA-graph decoding; bitsandbytes >= 0.46 registers its 4-bit kernels as torch custom ops that
+    torch.compile traces. Only this model's quantizer instance changes.
+    """
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None and not quantizer.is_compileable:
+        cls = type(quantizer)
+        quantizer.__class__ = type(f"Compileable{cls.__name__}", (cls,), {"is_compileable": property(lambda self: True)})
+
+
+def prepare_for_serving(model: nn.Module, *, merge: bool, compile_decoding: bool) -> nn.Module:
+    """The GPU serving path: adapter merged into the (4-bit) weights, static KV cache, compiled decoding."""
+    if merge and hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()  # 4-bit: dequantised, merged, quantised again by peft
+    if compile_decoding:
+        from transformers import CompileConfig
+
+        allow_compile(model)
+        model.generation_config.cache_implementation = "static"
+        model.generation_config.compile_config = CompileConfig(fullgraph=False, mode="reduce-overhead")
+    return model

@@ -70,6 +70,12 @@ class FinetuneConfig:
     max_steps: int = -1
     """Stop after this many optimiser steps (-1: run the epochs); for smoke tests and benchmarks."""
     group_by_length: bool = True
+    pad_to_max_length: bool = False
+    """Pad every example to `max_length` (the student report's way; slower: pads are computed too)."""
+    answer_only_logits: bool = True
+    """Form the vocabulary logits only at answer positions (left padding); False: logits everywhere."""
+    input_require_grads: bool = False
+    """Make gradients flow down to the embeddings, through frozen layers (the report's way; slower)."""
     bf16: bool | None = None
     """Mixed precision; None means on when CUDA is available."""
     output_dir: Path = Path("models/checkpoints/smollm2-135m-hcm")
@@ -95,7 +101,9 @@ def prepare_model(config: FinetuneConfig) -> tuple[Any, Any]:
         # Casts norms to fp32 for stability; no input gradients: nothing below the first adapter needs them.
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": config.input_require_grads})
+    if config.input_require_grads:
+        model.enable_input_require_grads()
     model.config.use_cache = False
     peft_config = lora_config(config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_targets,
                               layers=range(frozen, n_layers))  # fmt: skip
@@ -151,8 +159,11 @@ def training_args(config: FinetuneConfig) -> Any:
     )
 
 
-def trainer_class() -> type:
+def trainer_class(answer_only_logits: bool = True) -> type:
     from transformers import Trainer
+
+    if not answer_only_logits:
+        return Trainer
 
     class AnswerOnlyTrainer(Trainer):
         """Trainer whose loss forms logits only for answer positions (see `answer_only_loss`)."""
@@ -173,18 +184,19 @@ def build_trainer(config: FinetuneConfig, model: Any, tokenizer: Any) -> Any:
     train_pairs, eval_pairs = split_for_eval(pairs, config.eval_share)
     train_examples = make_examples(train_pairs, passages, config.retrieval, hint_pairs=pairs)
     eval_examples = make_examples(eval_pairs, passages, config.retrieval, hint_pairs=pairs)
+    pad = config.max_length if config.pad_to_max_length else None
     train_set = TokenizedDataset(train_examples, tokenizer, config.max_length)
     eval_set = TokenizedDataset(eval_examples, tokenizer, config.max_length)
     lengths = train_set.lengths()
     log.info("%d training and %d evaluation examples; %d tokens per epoch (mean %.0f)",
              len(train_set), len(eval_set), sum(lengths), sum(lengths) / max(len(lengths), 1))  # fmt: skip
     callback = EarlyStoppingCallback(config.early_stopping_patience, config.early_stopping_threshold)
-    return trainer_class()(
+    return trainer_class(config.answer_only_logits)(
         model=model,
         args=training_args(config),
         train_dataset=train_set,
         eval_dataset=eval_set,
-        data_collator=PadCollator(tokenizer.pad_token_id),
+        data_collator=PadCollator(tokenizer.pad_token_id, width=pad),
         callbacks=[callback],
     )
 
@@ -195,6 +207,7 @@ def write_adapter(config: FinetuneConfig, trainer: Any, tokenizer: Any, seconds:
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     trainer.model.save_pretrained(tmp)
+    _to_half(tmp / "adapter_model.safetensors")
     history = trainer.state.log_history
     evals = [h["eval_loss"] for h in history if "eval_loss" in h]
     metrics = {
@@ -227,6 +240,15 @@ def write_adapter(config: FinetuneConfig, trainer: Any, tokenizer: Any, seconds:
     return manifest
 
 
+def _to_half(path: Path) -> None:
+    """Ship the adapter in float16: half the size, and far below the model's own precision loss."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(path)
+    save_file({k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()}, path,
+              metadata={"format": "pt"})  # fmt: skip
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
@@ -254,9 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
     parser.add_argument("--max-steps", type=int, help="override the config's max_steps")
+    parser.add_argument("--out-dir", type=Path, help="override the config's out_dir (where the adapter goes)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = load_config(FinetuneConfig, args.config, max_steps=args.max_steps)
+    config = load_config(FinetuneConfig, args.config, max_steps=args.max_steps, out_dir=args.out_dir)
     run(config, resume=args.resume)
     return 0
 

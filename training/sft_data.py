@@ -80,11 +80,12 @@ class PadCollator:
     positions only (`AnswerOnlyLoss`); rotary position embeddings are relative, so the offset is harmless.
     """
 
-    def __init__(self, pad_id: int) -> None:
+    def __init__(self, pad_id: int, width: int | None = None) -> None:
         self.pad_id = pad_id
+        self.width = width  # a fixed width pads every batch to it (the student report's way)
 
     def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-        width = max(len(x["input_ids"]) for x in batch)
+        width = self.width or max(len(x["input_ids"]) for x in batch)
         ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
         labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)

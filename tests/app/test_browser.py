@@ -1,0 +1,71 @@
+"""The kiosk page in headless Chromium: tap a suggestion, see the answer stream in, and no script runs from it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.app.test_live import LiveServer
+from tests.conftest import ROOT, FakeGenerator
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")]
+SCREENSHOT = ROOT / "reports" / "kiosk.png"
+XSS = '<img src=x onerror="window.__pwned = 1"> <script>window.__pwned = 2</script> Ho Chi Minh was born in 1890.'
+
+
+@pytest.fixture()
+def page():
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )  # fmt: skip
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        yield context.new_page()
+        browser.close()
+
+
+def test_tap_a_suggestion_and_see_the_answer(tmp_path: Path, page):
+    fake = FakeGenerator("Ho Chi Minh was born on 19 May 1890 in Kim Liên village.", delay_s=0.05)
+    with LiveServer(tmp_path, fake) as server:
+        page.goto(server.url + "/")
+        page.get_by_role("button", name="Touch the screen to start").click()
+        page.locator(".suggestion").nth(2).click()  # "What did he do in France?" — not a curated question
+        answer = page.locator(".turn .answer").first
+        page.wait_for_function("document.querySelector('.turn .answer').getAttribute('aria-busy') === 'false'")
+        assert answer.inner_text().strip()
+        assert page.locator(".turn .feedback").first.is_visible()
+        assert page.locator("#conversation").get_attribute("aria-live") == "polite"
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT))
+
+
+def test_generated_markup_is_shown_as_text_and_never_runs(tmp_path: Path, page):
+    fake = FakeGenerator(XSS)
+    with LiveServer(tmp_path, fake) as server:
+        page.goto(server.url + "/")
+        page.keyboard.press("Enter")  # keyboard alone: leave the attract screen
+        page.fill("#question", "what did uncle ho think about the sea and fishermen in his youth?")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.querySelector('.turn .answer')?.getAttribute('aria-busy') === 'false'")
+        assert "<img src=x" in page.locator(".turn .answer").first.inner_text()
+        assert page.locator(".turn .answer img, .turn .answer script").count() == 0
+        assert page.evaluate("window.__pwned") is None
+
+
+def test_idle_reset_wipes_the_conversation(tmp_path: Path, page):
+    with LiveServer(tmp_path, FakeGenerator(), idle_reset_s=10) as server:
+        page.clock.install()
+        page.goto(server.url + "/")
+        page.get_by_role("button", name="Touch the screen to start").click()
+        page.fill("#question", "where was he born")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".turn .feedback:not([hidden])")
+        page.clock.run_for(11_000)
+        assert page.locator(".turn").count() == 0
+        assert page.locator("#attract").is_visible()

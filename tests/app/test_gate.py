@@ -1,0 +1,85 @@
+"""The shipped relevance gate: loading checks, and the visitors' questions the issue names."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import time
+
+import pytest
+
+from app.artifacts import ArtifactError
+from app.gate import RelevanceGate
+from tests.conftest import ROOT
+
+GATE = ROOT / "models/classifier"
+
+
+@pytest.fixture(scope="module")
+def gate() -> RelevanceGate:
+    return RelevanceGate.load(GATE)
+
+
+@pytest.mark.parametrize("question", ["what was Bác Hồ's real name", "who read the declaration in 1945?",
+                                      "when did uncle ho die", "ho chi min birthplace", "nguyen ai quoc in paris"])  # fmt: skip
+def test_related_questions_pass(gate, question):
+    assert gate.is_related(question), gate.relevance(question)
+
+
+@pytest.mark.parametrize("question", ["best pho in Ho Chi Minh City?", "taxi from tan son nhat airport to district 1",
+                                      "how did lenin die", "what is the capital of france?"])  # fmt: skip
+def test_off_topic_questions_are_refused(gate, question):
+    assert not gate.is_related(question), gate.relevance(question)
+
+
+def test_relevance_is_a_probability(gate):
+    assert 0.0 <= gate.relevance("hello") <= 1.0
+
+
+def _copy(tmp_path):
+    target = tmp_path / "gate"
+    shutil.copytree(GATE, target)
+    return target
+
+
+def test_a_flipped_byte_is_refused_before_loading(tmp_path):
+    target = _copy(tmp_path)
+    data = bytearray((target / "gate.joblib").read_bytes())
+    data[100] ^= 1
+    (target / "gate.joblib").write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="does not match its manifest"):
+        RelevanceGate.load(target)
+
+
+def test_a_truncated_or_missing_file_is_refused(tmp_path):
+    target = _copy(tmp_path)
+    (target / "gate.joblib").write_bytes((target / "gate.joblib").read_bytes()[:1000])
+    with pytest.raises(ArtifactError):
+        RelevanceGate.load(target)
+    (target / "gate.joblib").unlink()
+    with pytest.raises(ArtifactError, match="not found"):
+        RelevanceGate.load(target)
+    with pytest.raises(ArtifactError, match="manifest not found"):
+        RelevanceGate.load(tmp_path / "nowhere")
+
+
+def test_another_scikit_learn_version_is_refused(tmp_path):
+    target = _copy(tmp_path)
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["sklearn_version"] = "0.24.2"
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="scikit-learn 0.24.2"):
+        RelevanceGate.load(target)
+
+
+def test_one_question_is_scored_well_within_2_ms(gate):
+    """A sanity bound, not the benchmark (benchmarks/gate.py prints p50/p99 on one core)."""
+    for _ in range(20):
+        gate.relevance("when was he born")
+    times = []
+    for i in range(200):
+        start = time.perf_counter()
+        gate.relevance(f"who was uncle ho {i}")
+        times.append(time.perf_counter() - start)
+    assert statistics.median(times) < 0.02

@@ -1,0 +1,106 @@
+"""Generate answers for the test split, with the base alone and with the adapter, and report.
+
+    python -m training.evaluate --config training/configs/smollm2-135m-lora.yaml [--limit 40]
+
+Writes reports/eval.md (table against the student report, sample answers), PNG plots (loss curves,
+BLEU over runs) and appends one row per variant to reports/runs.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from app.artifacts import sha256_files
+from app.corpus import load_corpus
+from app.generation import GenerationRequest
+from app.local_generator import LocalGenerator
+from app.retriever import Hint, Retriever
+from training import qa
+from training.config import load_config
+from training.finetune import FinetuneConfig
+from training.metrics import Scores, score
+from training.sft_data import make_examples
+
+log = logging.getLogger(__name__)
+REPORTS = Path("reports")
+RUNS_CSV = REPORTS / "runs.csv"
+
+
+def generate(generator: LocalGenerator, prompts: list[str], max_new_tokens: int, batch: int = 8) -> list[str]:
+    answers: list[str] = []
+    for i in range(0, len(prompts), batch):
+        requests = [GenerationRequest(p, max_new_tokens, time.monotonic() + 600) for p in prompts[i : i + batch]]
+        answers += [r.text for r in generator.generate_batch(requests)]
+        log.info("generated %d/%d", len(answers), len(prompts))
+    return answers
+
+
+def prompts_for(pairs: list[qa.QAPair], config: FinetuneConfig, retrieval: bool) -> list[str]:
+    """Test prompts built as serving builds them: hints from the training pairs only."""
+    passages = load_corpus(config.corpus)
+    train = qa.read_pairs(config.train_csv)
+    if not retrieval:
+        return [e.prompt for e in make_examples(pairs, passages, retrieval=False)]
+    retriever = Retriever(passages, [Hint(p.question, p.answer, p.source_ids) for p in train])
+    from app.grounding import ground
+
+    return [ground(p.question, retriever).prompt for p in pairs]
+
+
+def append_run(row: dict[str, Any]) -> None:
+    RUNS_CSV.parent.mkdir(parents=True, exist_ok=True)
+    new = not RUNS_CSV.exists()
+    with RUNS_CSV.open("a", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--limit", type=int, help="evaluate the first N test pairs only")
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--variants", default="base+retrieval,adapter+retrieval,adapter-retrieval,base-retrieval")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = load_config(FinetuneConfig, args.config)
+    pairs = qa.read_pairs(qa.TEST_CSV)[: args.limit]
+    references = [p.answer for p in pairs]
+    results: dict[str, tuple[Scores, list[str]]] = {}
+    loaded: dict[bool, LocalGenerator] = {}
+    for variant in args.variants.split(","):
+        with_adapter, retrieval = variant.startswith("adapter"), "+retrieval" in variant
+        if with_adapter not in loaded:
+            loaded[with_adapter] = LocalGenerator.load(
+                config.base_model, config.out_dir if with_adapter else None, quantize_4bit=config.quantize_4bit,
+                cpu_int8=False, cache_dir=Path("models/base"),
+            )  # fmt: skip
+        start = time.monotonic()
+        answers = generate(loaded[with_adapter], prompts_for(pairs, config, retrieval), args.max_new_tokens)
+        scores = score(references, answers)
+        results[variant] = (scores, answers)
+        log.info("%s: %s (%.0fs)", variant, scores, time.monotonic() - start)
+        append_run({"time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                    "config": str(args.config), "variant": variant, "base_model": config.base_model,
+                    "data_sha256": sha256_files([config.train_csv, qa.TEST_CSV, config.corpus])[:16],
+                    **asdict(scores)})  # fmt: skip
+    from training.eval_report import write_eval_report
+
+    write_eval_report(results, pairs, config, REPORTS / "eval.md")
+    print(json.dumps({k: asdict(v[0]) for k, v in results.items()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

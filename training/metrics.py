@@ -1,0 +1,56 @@
+"""Answer quality measures, on generated text: BLEU (sentence and corpus), ROUGE-L, key-fact accuracy."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from app.prompt import ends_cleanly
+from app.text import fold
+from training.qa import facts
+
+
+def key_facts(reference: str) -> list[str]:
+    """The numbers and names of a reference answer, folded."""
+    numbers, names = facts(reference)
+    return list(dict.fromkeys([fold(x) for x in numbers + names]))
+
+
+def key_fact_accuracy(reference: str, generated: str) -> float | None:
+    """Share of the reference's numbers and names found in the generated answer (None: it has none)."""
+    wanted = key_facts(reference)
+    if not wanted:
+        return None
+    haystack = fold(generated)
+    found = sum(bool(re.search(rf"(?<!\w){re.escape(f)}(?!\w)", haystack)) for f in wanted)
+    return found / len(wanted)
+
+
+@dataclass(frozen=True)
+class Scores:
+    mean_sentence_bleu: float
+    corpus_bleu: float
+    rouge_l: float
+    key_fact_accuracy: float
+    clean_endings: float
+    n: int
+
+
+def score(references: list[str], generated: list[str]) -> Scores:
+    import sacrebleu
+    from rouge_score import rouge_scorer
+
+    sentence = [sacrebleu.sentence_bleu(g, [r]).score / 100 for r, g in zip(references, generated, strict=True)]
+    corpus = sacrebleu.corpus_bleu(generated, [references]).score / 100
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    rouge = [scorer.score(r, g)["rougeL"].fmeasure for r, g in zip(references, generated, strict=True)]
+    accuracies = [a for r, g in zip(references, generated, strict=True) if (a := key_fact_accuracy(r, g)) is not None]
+    n = len(references)
+    return Scores(
+        mean_sentence_bleu=round(sum(sentence) / n, 4),
+        corpus_bleu=round(corpus, 4),
+        rouge_l=round(sum(rouge) / n, 4),
+        key_fact_accuracy=round(sum(accuracies) / max(len(accuracies), 1), 4),
+        clean_endings=round(sum(ends_cleanly(g) for g in generated) / n, 4),
+        n=n,
+    )
