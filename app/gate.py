@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,15 +22,23 @@ MODEL_FILE = "gate.joblib"
 MANIFEST_FILE = "manifest.json"
 
 
-def build_pipeline(c: float = 4.0, seed: int = 0) -> Pipeline:
-    """Word n-grams for meaning, character n-grams so typos and missing accents still match.
+# The city and the man share a name; visitors ask about both. One token each lets the model tell them apart
+# and treats every name of the man alike (most related questions use only one of them).
+_CITY = re.compile(r"\b(ho chi minh city|hcm city|hcmc|tp ?hcm|thanh pho ho chi minh)\b")
+_PERSON = re.compile(r"\b(ho chi minh|uncle ho|bac ho|nguyen ai quoc|nguyen tat thanh|nguyen sinh cung|chu tich ho)\b")
 
-    Text is folded (lower-case, diacritics removed) first, so "Bác Hồ" and "bac ho" are one feature.
-    """
+
+def gate_text(text: str) -> str:
+    """Folded (lower-case, no diacritics: "Bác Hồ" = "bac ho"), with the city and the man as single tokens."""
+    return _PERSON.sub(" hcmperson ", _CITY.sub(" hcmcity ", fold(text)))
+
+
+def build_pipeline(c: float = 4.0, seed: int = 0) -> Pipeline:
+    """Word n-grams for meaning, character n-grams so typos and missing accents still match."""
     features = FeatureUnion(
         [
-            ("words", TfidfVectorizer(preprocessor=fold, ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
-            ("chars", TfidfVectorizer(preprocessor=fold, analyzer="char_wb", ngram_range=(2, 5), min_df=2,
+            ("words", TfidfVectorizer(preprocessor=gate_text, ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
+            ("chars", TfidfVectorizer(preprocessor=gate_text, analyzer="char_wb", ngram_range=(2, 5), min_df=2,
                                       sublinear_tf=True, max_features=150_000)),
         ]
     )  # fmt: skip

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from rank_bm25 import BM25Okapi
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from app.corpus import Passage
 from app.sentences import sent_tokenize
-from app.text import words
+from app.text import fold_words, words
 
 # Function words carry no evidence; "ho", "chi", "minh" are in nearly every passage and are kept anyway
 # because BM25's idf already makes them cheap.
@@ -29,10 +30,11 @@ def terms(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Hint:
-    """A verified question known to be answered by `source_ids`; its words are added to their index entries.
+    """A verified question–answer pair and the passages it rests on.
 
-    This is document expansion (as in doc2query): a visitor's paraphrase often shares more words with an
-    earlier visitor's question than with the passage's prose.
+    Its question's words are added to those passages' index entries (document expansion, as in doc2query:
+    a visitor's paraphrase often shares more words with an earlier question than with the prose), and its
+    answer can itself be retrieved, so the model can reuse checked wording for a new phrasing.
     """
 
     question: str
@@ -57,7 +59,7 @@ class Retriever:
     """Passage-level BM25, then sentence-level BM25 inside the best passages."""
 
     def __init__(self, passages: list[Passage], hints: list[Hint] | None = None, top_passages: int = 2,
-                 max_sentences: int = 3, max_words: int = 50) -> None:  # fmt: skip
+                 max_sentences: int = 3, max_words: int = 60, max_answers: int = 2) -> None:  # fmt: skip
         if not passages:
             raise ValueError("the retriever needs at least one passage")
         self.passages = passages
@@ -73,6 +75,8 @@ class Retriever:
         self._passage_index = BM25Okapi([t or ["_"] for t in passage_terms])
         self._sentence_index = BM25Okapi([t or ["_"] for sents in sentence_terms for t in sents])
         self._sentence_offset = np.cumsum([0] + [len(s) for s in self._sentences])
+        self._answers = _AnswerIndex(hints or [], self._position) if max_answers else None
+        self.max_answers = max_answers
 
     def _expand(self, hint: Hint, passage_terms: list[list[str]], sentence_terms: list[list[list[str]]]) -> None:
         """Add the hint's question terms to its passages and to the sentence that best holds its answer."""
@@ -92,10 +96,19 @@ class Retriever:
         return [(self.passages[i], float(scores[i])) for i in order if scores[i] > 0]
 
     def context(self, query: str) -> Context:
-        """The best sentences of the best passages, in reading order, within the word budget."""
+        """The closest verified answers, then the best sentences of the best passages, within the word budget."""
+        answers = self._answers.top(query, self.max_answers) if self._answers else []
+        words_left = self.max_words - sum(len(a.answer.split()) for a in answers)
+        found = self._sentences_for(query, max(words_left, 0))
+        sources = [self.passages[self._position[s]] for a in answers for s in a.source_ids if s in self._position]
+        passages = list({p.id: p for p in sources + found.passages}.values())
+        return Context([a.answer for a in answers] + found.sentences, passages, found.scores)
+
+    def _sentences_for(self, query: str, max_words: int) -> Context:
+        """The best sentences of the best passages, in reading order, within `max_words`."""
         q = terms(query)
         hits = self.search(query)
-        if not hits:
+        if not hits or max_words <= 0:
             return Context([], [], [])
         sentence_scores = self._sentence_index.get_scores(q)
         candidates = []  # (score, passage rank, sentence position, passage index)
@@ -104,7 +117,7 @@ class Retriever:
             for j in range(len(self._sentences[i])):
                 candidates.append((float(sentence_scores[self._sentence_offset[i] + j]), rank, j, i))
         candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
-        chosen, budget = [], self.max_words
+        chosen, budget = [], max_words
         for score, rank, j, i in candidates:
             n = len(self._sentences[i][j].split())
             if len(chosen) < self.max_sentences and (n <= budget or not chosen) and score > 0:
@@ -120,3 +133,25 @@ class Retriever:
             passages=[self.passages[i] for i in used],
             scores=[s for p, s in hits if self._position[p.id] in used],
         )
+
+
+class _AnswerIndex:
+    """Distinct verified answers, each found through its questions and its own words (character n-grams)."""
+
+    def __init__(self, hints: list[Hint], known: dict[str, int], min_score: float = 0.2) -> None:
+        grouped: dict[str, tuple[Hint, list[str]]] = {}
+        for h in hints:
+            if any(s in known for s in h.source_ids):
+                grouped.setdefault(h.answer, (h, []))[1].append(h.question)
+        self.hints = [hint for hint, _ in grouped.values()]
+        self.min_score = min_score
+        self._vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
+        docs = [fold_words(" ".join(questions) + " " + answer) for answer, (_, questions) in grouped.items()]
+        self._matrix = self._vectorizer.fit_transform(docs) if docs else None
+
+    def top(self, query: str, k: int) -> list[Hint]:
+        if self._matrix is None or not fold_words(query):
+            return []
+        scores = (self._matrix @ self._vectorizer.transform([fold_words(query)]).T).toarray().ravel()
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [self.hints[i] for i in order if scores[i] >= self.min_score]

@@ -62,13 +62,11 @@ def load_services(settings: Settings, generator_factory: Callable[[Settings], Ge
     worker = None
     metrics = Metrics()
     if generator is not None:
-        if settings.warmup:
-            t = time.perf_counter()
-            generator.warmup()
-            log.info("generator warmed up in %.1fs", time.perf_counter() - t)
         worker = GenerationWorker(generator, settings.queue_size, settings.max_batch_size, settings.batch_wait_ms)
         worker.on_batch = metrics.batches.observe
-        worker.start()
+        t = time.perf_counter()
+        worker.start(warmup=settings.warmup)
+        log.info("generation worker started in %.1fs (warm-up: %s)", time.perf_counter() - t, settings.warmup)
     log.info("services loaded in %.1fs (%d passages, gate threshold %.3f)", time.perf_counter() - start,
              len(passages), gate.threshold)  # fmt: skip
     return Services(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import queue
 import threading
@@ -47,8 +48,20 @@ class GenerationWorker:
     def is_full(self) -> bool:
         return self._queue.full()
 
-    def start(self) -> None:
+    def start(self, warmup: bool = False, timeout: float = 900.0) -> None:
+        """Start the thread; with `warmup`, first generate once on it and re-raise any failure here.
+
+        The warm-up must run on the serving thread: CUDA graphs captured by torch.compile belong to the
+        thread that recorded them.
+        """
+        self._warmup = warmup
+        self._ready = threading.Event()
+        self._warmup_error: BaseException | None = None
         self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the generator did not warm up in time")
+        if self._warmup_error is not None:
+            raise self._warmup_error
 
     def stop(self, timeout: float = 30.0) -> None:
         """Finish what is queued, then stop."""
@@ -84,6 +97,15 @@ class GenerationWorker:
         return jobs
 
     def _run(self) -> None:
+        _prepare_thread_for_cuda_graphs()
+        try:
+            if self._warmup:
+                self.generator.warmup()
+        except BaseException as exc:  # noqa: BLE001 - handed to start()
+            self._warmup_error = exc
+            return
+        finally:
+            self._ready.set()
         while not (self._stop.is_set() and self._queue.empty()):
             jobs = [j for j in self._collect() if not j.future.done()]
             live = [j for j in jobs if not j.request.cancelled.is_set() and time.monotonic() < j.request.deadline]
@@ -105,6 +127,22 @@ class GenerationWorker:
                 self.busy = 0
                 if self.on_batch:
                     self.on_batch(len(live))
+
+
+def _prepare_thread_for_cuda_graphs() -> None:
+    """torch.compile's CUDA-graph trees keep thread-local state that only the main thread gets.
+
+    Without it, compiled ("reduce-overhead") decoding fails on this worker thread with an AssertionError
+    in cudagraph_trees.get_obj. Private API, so guarded: if it moves, compiled decoding is what breaks.
+    """
+    try:
+        from torch._inductor import cudagraph_trees
+    except Exception:  # noqa: BLE001 - no inductor: nothing to prepare
+        return
+    local = cudagraph_trees.local
+    if not hasattr(local, "tree_manager_containers"):
+        local.tree_manager_containers = {}
+        local.tree_manager_locks = collections.defaultdict(threading.Lock)
 
 
 def _classify(exc: Exception) -> Exception:

@@ -58,8 +58,23 @@ def save_adapter(peft_model: torch.nn.Module, out: Path) -> Path:
 
     from app.artifacts import sha256_file
 
+    shutil.rmtree(out, ignore_errors=True)
     peft_model.save_pretrained(out)
     files = {p.name: sha256_file(p) for p in out.iterdir() if p.is_file()}
     manifest = {"files": files, "config": {"lora_targets": list(FALCON_TARGETS)}}
     (out / "adapter_manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return out
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write a Falcon-7B-shaped random model (once).")
+    parser.add_argument("--tokenizer", type=Path, required=True)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/falcon-bench"))
+    args = parser.parse_args()
+    print(make_model_dir(args.workdir / "model", args.tokenizer))
+
+
+if __name__ == "__main__":
+    main()

@@ -46,6 +46,8 @@ class GateConfig:
     """Cost of answering an off-topic question (GPU time, possible embarrassment)."""
     cost_false_refusal: float = 1.0
     """Cost of turning away a visitor's real question."""
+    hard_weight: float = 5.0
+    """Training weight of the hand-written hard negatives and positives (general questions weigh 1)."""
     out_dir: Path = Path("models/classifier")
     report: Path = Path("reports/classifier.md")
 
@@ -90,7 +92,9 @@ def train(config: GateConfig) -> RelevanceGate:
     examples = load_examples(config.val_share, config.test_share)
     texts, labels = split_arrays(examples, "train")
     log.info("training on %d questions (%d related)", len(texts), int(labels.sum()))
-    pipeline = build_pipeline(config.c, config.seed).fit(texts, labels)
+    weights = np.array([config.hard_weight if e.group in ("hard_negative", "hard_positive") else 1.0
+                        for e in examples if e.split == "train"])  # fmt: skip
+    pipeline = build_pipeline(config.c, config.seed).fit(texts, labels, classifier__sample_weight=weights)
     val_texts, val_labels = split_arrays(examples, "val")
     val_scores = pipeline.predict_proba(val_texts)[:, 1]
     threshold = choose_threshold(val_labels, val_scores, config)

@@ -247,6 +247,7 @@ def _to_half(path: Path) -> None:
     tensors = load_file(path)
     save_file({k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()}, path,
               metadata={"format": "pt"})  # fmt: skip
+    path.chmod(0o644)
 
 
 def _versions() -> dict[str, str]:
@@ -277,9 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
     parser.add_argument("--max-steps", type=int, help="override the config's max_steps")
     parser.add_argument("--out-dir", type=Path, help="override the config's out_dir (where the adapter goes)")
+    parser.add_argument("--base-model", help="override the config's base_model (hub id or folder)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = load_config(FinetuneConfig, args.config, max_steps=args.max_steps, out_dir=args.out_dir)
+    config = load_config(FinetuneConfig, args.config, max_steps=args.max_steps, out_dir=args.out_dir,
+                         base_model=args.base_model)  # fmt: skip
     run(config, resume=args.resume)
     return 0
 

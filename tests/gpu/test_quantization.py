@@ -1,0 +1,61 @@
+"""On a CUDA GPU with bitsandbytes (the device machine): 4-bit Falcon is real, and the check catches the trap."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+TARGETS = ("query_key_value", "dense_h_to_4h", "dense_4h_to_h")
+SHAPE = dict(vocab_size=1024, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, multi_query=True,
+             parallel_attn=True, new_decoder_architecture=False, bias=False, alibi=False)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def falcon_dir(tmp_path_factory) -> Path:
+    from transformers import FalconConfig, FalconForCausalLM, PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    path = tmp_path_factory.mktemp("falcon")
+    FalconForCausalLM(FalconConfig(**SHAPE)).to(torch.bfloat16).save_pretrained(path)
+    vocab = {f"w{i}": i for i in range(1000)} | {"<unk>": 1000, "<pad>": 1001, "</s>": 1002}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="</s>").save_pretrained(path)
+    return path
+
+
+def test_falcon_loads_in_real_4bit(falcon_dir):
+    import bitsandbytes as bnb
+
+    from app.modeling import load_base
+
+    model, _ = load_base(str(falcon_dir), quantize_4bit=True, targets=TARGETS)
+    n = sum(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
+    assert n >= len(TARGETS) * SHAPE["num_hidden_layers"]
+
+
+def test_without_the_fix_the_check_fails_loudly(falcon_dir, monkeypatch):
+    from app import modeling
+
+    monkeypatch.setattr(modeling, "plain_linear_layers", lambda model_type: contextlib.nullcontext())
+    with pytest.raises(modeling.QuantizationError, match="not bitsandbytes Linear4bit"):
+        modeling.load_base(str(falcon_dir), quantize_4bit=True, targets=TARGETS)
+
+
+def test_serving_path_merges_compiles_and_generates(falcon_dir):
+    from app.generation import GenerationRequest
+    from app.local_generator import LocalGenerator
+    from app.modeling import load_base, prepare_for_serving
+    from benchmarks.falcon_shape import random_lora
+
+    base, tokenizer = load_base(str(falcon_dir), quantize_4bit=True, targets=TARGETS)
+    model = prepare_for_serving(random_lora(base, r=8), merge=True, compile_decoding=True)
+    generator = LocalGenerator(model, tokenizer)
+    requests = [GenerationRequest("w1 w2 w3", 8, time.monotonic() + 120) for _ in range(3)]
+    results = generator.generate_batch(requests)
+    assert [r.tokens for r in results] == [8, 8, 8] or all(0 < r.tokens <= 8 for r in results)
