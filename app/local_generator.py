@@ -62,7 +62,9 @@ class _RowStopper:
             if request.on_text is not None or self._suspect[i]:
                 raw = self.tokenizer.decode(input_ids[i, self.prompt_width :], skip_special_tokens=True)
                 stopped = stream.update(raw)
-            done.append(stopped or request.cancelled.is_set() or now >= request.deadline or n_new >= request.max_new_tokens)
+            done.append(
+                stopped or request.cancelled.is_set() or now >= request.deadline or n_new >= request.max_new_tokens
+            )
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
@@ -101,7 +103,9 @@ class LocalGenerator:
 
     @torch.inference_mode()
     def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        batch = self.tokenizer([r.prompt for r in requests], return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = self.tokenizer(
+            [r.prompt for r in requests], return_tensors="pt", padding=True, add_special_tokens=False
+        )
         batch = {k: v.to(self.device) for k, v in batch.items()}
         width = batch["input_ids"].shape[1]
         stopper = _RowStopper(requests, self.tokenizer, width, self.markers)

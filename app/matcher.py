@@ -30,7 +30,9 @@ class PhraseMatcher(Generic[T]):
         self._owner = [i for i, group in enumerate(phrasings) for _ in group]
         self._phrasings = [p for group in phrasings for p in group]
         self._vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
-        self._matrix = self._vectorizer.fit_transform([fold_words(p) for p in self._phrasings]) if self._phrasings else None
+        self._matrix = (
+            self._vectorizer.fit_transform([fold_words(p) for p in self._phrasings]) if self._phrasings else None
+        )
 
     def best(self, query: str) -> Match[T] | None:
         """The closest item and its score, whatever the score."""

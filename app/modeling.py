@@ -129,11 +129,11 @@ def plain_linear_layers(model_type: str) -> Iterator[None]:
     from transformers.models.falcon import modeling_falcon
 
     original = modeling_falcon.FalconLinear
-    modeling_falcon.FalconLinear = nn.Linear  # type: ignore[misc]
+    modeling_falcon.FalconLinear = nn.Linear  # type: ignore[misc,assignment]
     try:
         yield
     finally:
-        modeling_falcon.FalconLinear = original  # type: ignore[misc]
+        modeling_falcon.FalconLinear = original  # type: ignore[misc,assignment]
 
 
 def verify_4bit(model: nn.Module, targets: Sequence[str]) -> int:
@@ -154,7 +154,7 @@ def verify_4bit(model: nn.Module, targets: Sequence[str]) -> int:
 
 
 def load_base(name: str, *, quantize_4bit: bool, targets: Sequence[str] = (), dtype: torch.dtype | None = None,
-              cache_dir: Path = DEFAULT_BASE_CACHE) -> tuple[nn.Module, Any]:  # fmt: skip
+              cache_dir: Path = DEFAULT_BASE_CACHE) -> tuple[Any, Any]:  # fmt: skip
     """Tokenizer and causal LM; 4-bit on CUDA when asked (checked), full precision on CPU (logged)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -171,12 +171,12 @@ def load_base(name: str, *, quantize_4bit: bool, targets: Sequence[str] = (), dt
         log.warning("no CUDA device: loading %s in full precision (float32) instead of 4-bit", name)
     kwargs["dtype"] = dtype or (torch.bfloat16 if cuda else torch.float32)
     with plain_linear_layers(config.model_type):
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        model: Any = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if "quantization_config" in kwargs:
         n = verify_4bit(model, targets)
         log.info("4-bit check passed: %d target layers are Linear4bit", n)
     elif cuda:
-        model.to("cuda")
+        model = model.cuda()
     return model, tokenizer
 
 
@@ -205,7 +205,7 @@ def frozen_layer_count(freeze: int | float, n_layers: int) -> int:
     return count
 
 
-def allow_compile(model: nn.Module) -> None:
+def allow_compile(model: Any) -> None:
     """Let `generate` compile the decoding step of a bitsandbytes model.
 
     transformers marks every bitsandbytes quantizer as not compileable, which switches off its static-cache
@@ -215,10 +215,12 @@ def allow_compile(model: nn.Module) -> None:
     quantizer = getattr(model, "hf_quantizer", None)
     if quantizer is not None and not quantizer.is_compileable:
         cls = type(quantizer)
-        quantizer.__class__ = type(f"Compileable{cls.__name__}", (cls,), {"is_compileable": property(lambda self: True)})
+        quantizer.__class__ = type(
+            f"Compileable{cls.__name__}", (cls,), {"is_compileable": property(lambda self: True)}
+        )
 
 
-def prepare_for_serving(model: nn.Module, *, merge: bool, compile_decoding: bool) -> nn.Module:
+def prepare_for_serving(model: Any, *, merge: bool, compile_decoding: bool) -> Any:
     """The GPU serving path: adapter merged into the (4-bit) weights, static KV cache, compiled decoding."""
     if merge and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # 4-bit: dequantised, merged, quantised again by peft

@@ -75,8 +75,13 @@ class Kiosk:
             return max(own, self.s.gate.relevance(f"{previous.question} {question}"))
         return own
 
-    async def ask(self, question: str, session_id: str | None = None,
-                  on_text: Callable[[str], None] | None = None, history: list[Turn] | None = None) -> Answer:
+    async def ask(
+        self,
+        question: str,
+        session_id: str | None = None,
+        on_text: Callable[[str], None] | None = None,
+        history: list[Turn] | None = None,
+    ) -> Answer:
         """Answer `question`; `history` (from a stateless client) replaces the session's memory."""
         start = time.perf_counter()
         session_id = session_id or SessionStore.new_id()

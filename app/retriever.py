@@ -117,7 +117,8 @@ class Retriever:
             for j in range(len(self._sentences[i])):
                 candidates.append((float(sentence_scores[self._sentence_offset[i] + j]), rank, j, i))
         candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
-        chosen, budget = [], max_words
+        chosen: list[tuple[int, int, int]] = []
+        budget = max_words
         for score, rank, j, i in candidates:
             n = len(self._sentences[i][j].split())
             if len(chosen) < self.max_sentences and (n <= budget or not chosen) and score > 0:

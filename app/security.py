@@ -70,7 +70,7 @@ class BodyLimitMiddleware:
                 await _send_json(send, 413, f"request body larger than {self.max_bytes} bytes")
 
 
-class _TooLarge(BaseException):  # noqa: N818
+class _TooLarge(BaseException):
     """Not an Exception: FastAPI turns any Exception raised while reading a body into a 400."""
 
 

@@ -47,7 +47,9 @@ def faq_negatives(settings: Settings) -> list[str]:
     return questions
 
 
-def load_services(settings: Settings, generator_factory: Callable[[Settings], Generator | None] = build_generator) -> Services:
+def load_services(
+    settings: Settings, generator_factory: Callable[[Settings], Generator | None] = build_generator
+) -> Services:
     """Gate, FAQ, curated answers, retriever and generator; raises ArtifactError naming what is wrong."""
     start = time.perf_counter()
     missing = [str(p) for p in settings.qa_files if not p.is_file()]

@@ -101,7 +101,7 @@ class GenerationWorker:
         try:
             if self._warmup:
                 self.generator.warmup()
-        except BaseException as exc:  # noqa: BLE001 - handed to start()
+        except BaseException as exc:
             self._warmup_error = exc
             return
         finally:
@@ -119,7 +119,7 @@ class GenerationWorker:
                 results = self.generator.generate_batch([j.request for j in live])
                 for j, r in zip(live, results, strict=True):
                     _resolve(j, r)
-            except Exception as exc:  # noqa: BLE001 - every failure must reach the waiting clients
+            except Exception as exc:
                 error = _classify(exc)
                 for j in live:
                     _resolve(j, error)
@@ -137,7 +137,7 @@ def _prepare_thread_for_cuda_graphs() -> None:
     """
     try:
         from torch._inductor import cudagraph_trees
-    except Exception:  # noqa: BLE001 - no inductor: nothing to prepare
+    except Exception:
         return
     local = cudagraph_trees.local
     if not hasattr(local, "tree_manager_containers"):

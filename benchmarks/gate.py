@@ -1,6 +1,6 @@
 """Latency of the relevance gate for one question on one CPU core: p50 and p99.
 
-    python -m benchmarks.gate [--n 2000]
+python -m benchmarks.gate [--n 2000]
 """
 
 from __future__ import annotations

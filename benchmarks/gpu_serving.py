@@ -68,7 +68,9 @@ def seed_way(model: Any, tokenizer: Any, runs: int) -> dict[str, float]:
     for batch in (8, 32):
         # The report's way has no batching: concurrent visitors are served one after another.
         out[f"tokens_per_s_concurrency_{batch}"] = round(64 / statistics.median(latencies), 1)
-        out[f"tokens_per_s_static_batch_{batch}"] = round(batch * 64 / timed_generate(model, prompt_ids(tokenizer, 40, batch), 64), 1)
+        out[f"tokens_per_s_static_batch_{batch}"] = round(
+            batch * 64 / timed_generate(model, prompt_ids(tokenizer, 40, batch), 64), 1
+        )
     return out
 
 
@@ -114,7 +116,9 @@ def project_way(generator: LocalGenerator, runs: int) -> dict[str, float]:
         start = time.perf_counter()
         results = generator.generate_batch(requests)
         sync()
-        out[f"tokens_per_s_direct_batch_{concurrency}"] = round(sum(r.tokens for r in results) / (time.perf_counter() - start), 1)
+        out[f"tokens_per_s_direct_batch_{concurrency}"] = round(
+            sum(r.tokens for r in results) / (time.perf_counter() - start), 1
+        )
     return out
 
 
@@ -122,7 +126,9 @@ async def concurrent(generator: LocalGenerator, text: str, n: int) -> tuple[int,
     worker = GenerationWorker(generator, queue_size=n, max_batch=n, batch_wait_ms=50)
     worker.start(warmup=False)
     start = time.perf_counter()
-    results = await asyncio.gather(*(worker.submit(GenerationRequest(text, 64, time.monotonic() + 600)) for _ in range(n)))
+    results = await asyncio.gather(
+        *(worker.submit(GenerationRequest(text, 64, time.monotonic() + 600)) for _ in range(n))
+    )
     seconds = time.perf_counter() - start
     worker.stop()
     return sum(r.tokens for r in results), seconds

@@ -3,7 +3,8 @@
     python -m benchmarks.service            # (make bench-cpu)
 
 Prints: time to ready, p95 latency of FAQ, curated and off-topic answers, p50 of generated answers
-(at most 48 new tokens), and the status codes of 50 concurrent clients. Saves benchmarks/results/cpu-<date>-service.json.
+(at most 48 new tokens), and the status codes of 50 concurrent clients.
+Saves benchmarks/results/cpu-<date>-service.json.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def main() -> int:
     env = {**os.environ, "PORT": str(port), "KIOSK_RATE_LIMIT_PER_MINUTE": "100000", "KIOSK_MAX_NEW_TOKENS": "48",
            "KIOSK_DB_PATH": str(Path(tempfile.mkdtemp()) / "bench.sqlite3")}  # fmt: skip
     start = time.monotonic()
-    server = subprocess.Popen([sys.executable, "-m", "app"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
     try:
         while True:
             try:

@@ -50,9 +50,7 @@ def build(documents: list[Document], out: Path) -> list[Passage]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["build"])
     parser.add_argument("--knowledge-dir", type=Path, default=KNOWLEDGE_DIR)
     parser.add_argument("--raw-dir", type=Path, default=RAW_DIR)

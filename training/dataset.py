@@ -216,9 +216,7 @@ def stats() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["validate", "split", "stats"])
     parser.add_argument("--topic", choices=qa.TOPICS, help="validate only this topic's source file")
     args = parser.parse_args(argv)

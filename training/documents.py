@@ -101,7 +101,7 @@ def read_chapter(path: Path) -> Document:
         licence=str(meta["licence"]),
         topic=str(meta["topic"]),
     )
-    section, paragraph = str(meta["title"]), []
+    section, paragraph = str(meta["title"]), list[str]()
     for line in raw[match.end() :].split("\n") + [""]:
         stripped = line.strip()
         heading = re.match(r"^(#{1,6})\s+(.*)$", stripped)

@@ -43,7 +43,9 @@ def make_examples(pairs: list[QAPair], passages: list[Passage], retrieval: bool,
         if retrieval:
             k = fold_of(pair.question, folds)
             if k not in retrievers:
-                hints = [Hint(p.question, p.answer, p.source_ids) for p in hint_pairs if fold_of(p.question, folds) != k]
+                hints = [
+                    Hint(p.question, p.answer, p.source_ids) for p in hint_pairs if fold_of(p.question, folds) != k
+                ]
                 retrievers[k] = Retriever(passages, hints, **retriever_kw)
             retriever = retrievers[k]
         grounded = ground(pair.question, retriever)
@@ -97,7 +99,9 @@ class PadCollator:
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
-def answer_only_loss(model: Any, inputs: dict[str, torch.Tensor], num_items: int | None = None) -> tuple[torch.Tensor, Any]:
+def answer_only_loss(
+    model: Any, inputs: dict[str, torch.Tensor], num_items: int | None = None
+) -> tuple[torch.Tensor, Any]:
     """Cross-entropy on the answer tokens, computing the vocabulary projection only where it is needed.
 
     With left padding the answers occupy the last positions; the logits of the other ~75% of positions

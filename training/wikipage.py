@@ -62,9 +62,7 @@ def parse_article(html: str, title: str, url: str) -> Document:
     body = soup.select_one("div.mw-parser-output") or soup.body or soup
     for node in body.select(_DROP):
         node.decompose()
-    doc = Document(
-        slug=f"wp-{slugify(title)}", source="wikipedia", title=title, url=url, licence=WIKIPEDIA_LICENCE
-    )
+    doc = Document(slug=f"wp-{slugify(title)}", source="wikipedia", title=title, url=url, licence=WIKIPEDIA_LICENCE)
     section, skipping = "Introduction", False
     for node in body.find_all(["h2", "h3", "h4", "p", "li"]):
         name = _heading_text(node)

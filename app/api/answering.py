@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.pipeline import Answer, Kiosk
 from app.prompt import Turn
-from app.records import RequestRecord, Records
+from app.records import Records, RequestRecord
 from app.schemas import AskResponse, Source
 from app.worker import Overloaded
 
@@ -78,7 +78,7 @@ async def stream_answer(run: Callable[[Callable[[str], None]], Any]) -> AsyncIte
             loop.call_soon(events.put_nowait, ("done", result))
         except HTTPException as exc:
             loop.call_soon(events.put_nowait, ("error", exc))
-        except Exception as exc:  # noqa: BLE001 - reported to the client as a clean error event
+        except Exception as exc:
             log.exception("streamed answer failed")
             loop.call_soon(events.put_nowait, ("error", HTTPException(503, f"answer failed: {type(exc).__name__}")))
 

@@ -21,8 +21,11 @@ def gate() -> RelevanceGate:
     return RelevanceGate.load(GATE)
 
 
-@pytest.mark.parametrize("question", ["what was Bác Hồ's real name", "who read the declaration in 1945?",
-                                      "when did uncle ho die", "ho chi min birthplace", "nguyen ai quoc in paris"])  # fmt: skip
+RELATED = ["what was Bác Hồ's real name", "who read the declaration in 1945?", "when did uncle ho die",
+           "ho chi min birthplace", "nguyen ai quoc in paris"]  # fmt: skip
+
+
+@pytest.mark.parametrize("question", RELATED)
 def test_related_questions_pass(gate, question):
     assert gate.is_related(question), gate.relevance(question)
 
@@ -69,7 +72,7 @@ def test_another_scikit_learn_version_is_refused(tmp_path):
     manifest = json.loads((target / "manifest.json").read_text())
     manifest["sklearn_version"] = "0.24.2"
     (target / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ArtifactError, match="scikit-learn 0.24.2"):
+    with pytest.raises(ArtifactError, match=r"scikit-learn 0\.24\.2"):
         RelevanceGate.load(target)
 
 

@@ -90,11 +90,13 @@ def test_load_many_clients_get_200_or_503_and_nothing_hangs(slow_server):
 def test_client_disconnect_stops_generation(slow_server):
     server, fake = slow_server
     fake.text = " ".join(["word"] * 400) + "."
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        with client.stream("POST", "/api/v1/ask/stream", json={"question": QUESTION}) as r:
-            for chunk in r.iter_text():
-                if "delta" in chunk:
-                    break  # the visitor walks away mid-answer
+    with (
+        httpx.Client(base_url=server.url, timeout=30) as client,
+        client.stream("POST", "/api/v1/ask/stream", json={"question": QUESTION}) as r,
+    ):
+        for chunk in r.iter_text():
+            if "delta" in chunk:
+                break  # the visitor walks away mid-answer
     deadline = time.monotonic() + 10
     worker = server.app.state.services.worker
     while time.monotonic() < deadline and (worker.depth or not fake.cancelled):

@@ -58,7 +58,7 @@ def test_4bit_check_fails_loudly_on_an_unquantised_model(fake_bnb):
 
 def test_4bit_check_passes_when_every_target_is_linear4bit(fake_bnb):
     model = _tiny_falcon()
-    for name, module in list(model.named_modules()):
+    for _name, module in list(model.named_modules()):
         for child_name, child in list(module.named_children()):
             if child_name in TARGETS:
                 setattr(module, child_name, fake_bnb(child.in_features, child.out_features, bias=False))

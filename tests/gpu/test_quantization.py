@@ -17,15 +17,17 @@ SHAPE = dict(vocab_size=1024, hidden_size=256, num_hidden_layers=4, num_attentio
 
 @pytest.fixture(scope="module")
 def falcon_dir(tmp_path_factory) -> Path:
-    from transformers import FalconConfig, FalconForCausalLM, PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import FalconConfig, FalconForCausalLM, PreTrainedTokenizerFast
 
     path = tmp_path_factory.mktemp("falcon")
     FalconForCausalLM(FalconConfig(**SHAPE)).to(torch.bfloat16).save_pretrained(path)
     vocab = {f"w{i}": i for i in range(1000)} | {"<unk>": 1000, "<pad>": 1001, "</s>": 1002}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="</s>").save_pretrained(path)
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="</s>"
+    ).save_pretrained(path)
     return path
 
 

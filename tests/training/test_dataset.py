@@ -39,7 +39,9 @@ def workspace(tmp_path, monkeypatch):
               for p in PASSAGES]  # fmt: skip
     (tmp_path / "data/corpus.jsonl").write_text("\n".join(json.dumps(r) for r in corpus), encoding="utf-8")
     (tmp_path / "data/faq.yaml").write_text(FAQ, encoding="utf-8")
-    _write_csv(tmp_path / "data/qa/museum.csv", [("opening times?", "Open 8:00 to 16:30.", "museum", "faq-opening-hours")])
+    _write_csv(
+        tmp_path / "data/qa/museum.csv", [("opening times?", "Open 8:00 to 16:30.", "museum", "faq-opening-hours")]
+    )
     _write_csv(tmp_path / "data/qa/source/early-life.csv", [(q, a, "early-life", s) for q, a, s in GOOD])
     assert dataset.main(["split"]) == 0
     return tmp_path
@@ -120,8 +122,8 @@ def test_split_is_deterministic_stratified_and_keeps_near_duplicates_together():
 
     rows = [qa.QAPair(distinct(i, t), "a", t, ("x",)) for t in ("a", "b") for i in range(40)]
     rows += [qa.QAPair("when was he born", "a", "a", ("x",)), qa.QAPair("when was he born ?!", "a", "a", ("x",))]
-    train1, test1 = dataset.split(rows)
-    train2, test2 = dataset.split(list(reversed(rows)))
+    _train1, test1 = dataset.split(rows)
+    _train2, test2 = dataset.split(list(reversed(rows)))
     assert {p.question for p in test1} == {p.question for p in test2}
     for topic in ("a", "b"):
         share = sum(p.topic == topic for p in test1) / sum(p.topic == topic for p in rows)

@@ -21,7 +21,9 @@ def _tiny_tokenizer():
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    words = sorted({w for p in qa.read_pairs(qa.TRAIN_CSV)[:200] for w in (p.question + " " + p.answer).lower().split()})
+    words = sorted(
+        {w for p in qa.read_pairs(qa.TRAIN_CSV)[:200] for w in (p.question + " " + p.answer).lower().split()}
+    )
     vocab = {t: i for i, t in enumerate(["<unk>", "<pad>", "</s>", "<human>:", "<assistant>:", "<sources>:", *words])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()

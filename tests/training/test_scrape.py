@@ -7,6 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -16,13 +17,13 @@ PAGE = (Path(__file__).parent.parent / "fixtures" / "wiki_full_page.html").read_
 
 
 class _Handler(BaseHTTPRequestHandler):
-    hits: dict[str, int] = {}
-    agents: list[str] = []
+    hits: ClassVar[dict[str, int]] = {}
+    agents: ClassVar[list[str]] = []
 
     def log_message(self, *args):  # keep test output clean
         pass
 
-    def do_GET(self):  # noqa: N802 - the name http.server expects
+    def do_GET(self):
         name = self.path.rsplit("/", 1)[-1]
         count = self.hits[name] = self.hits.get(name, 0) + 1
         self.agents.append(self.headers.get("User-Agent", ""))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
@@ -13,8 +14,8 @@ from app.api.deps import KioskDep, RateLimited, RecordsDep, ServicesDep
 from app.schemas import AskRequest, AskResponse, ClassifyRequest, ClassifyResponse, FeedbackRequest
 
 router = APIRouter(prefix="/api/v1", tags=["visitors"])
-BUSY = {503: {"description": "Busy: retry after the `Retry-After` seconds"}}
-LIMITED = {429: {"description": "Too many questions from this client"}, 422: {"description": "Invalid question"}}
+BUSY: dict[int | str, dict[str, Any]] = {503: {"description": "Busy: retry after the `Retry-After` seconds"}}
+LIMITED: dict[int | str, dict[str, Any]] = {429: {"description": "Too many questions from this client"}, 422: {"description": "Invalid question"}}
 
 
 @router.post("/ask", response_model=AskResponse, dependencies=[RateLimited], responses={**BUSY, **LIMITED})

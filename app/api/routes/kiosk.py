@@ -16,7 +16,11 @@ router = APIRouter(include_in_schema=False)
 @router.get("/", response_class=HTMLResponse)
 async def kiosk_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     language = settings.ui_language
-    config = {"strings": strings(language), "suggestions": suggestions(language), "idleResetSeconds": settings.idle_reset_s}
+    config = {
+        "strings": strings(language),
+        "suggestions": suggestions(language),
+        "idleResetSeconds": settings.idle_reset_s,
+    }
     return request.app.state.templates.TemplateResponse(
         request,
         "kiosk.html",

@@ -65,7 +65,7 @@ async def chat_completions(body: ChatCompletionRequest, kiosk: KioskDep, records
             elif kind == "done":
                 yield _chunk(payload.request_id, body.model, {}, "stop")
             else:
-                yield f"data: {{\"error\": {{\"code\": {payload.status_code}, \"message\": \"{payload.detail}\"}}}}\n\n"
+                yield f'data: {{"error": {{"code": {payload.status_code}, "message": "{payload.detail}"}}}}\n\n'
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream")
