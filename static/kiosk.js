@@ -134,7 +134,8 @@
   }
 
   attract.addEventListener("click", showApp);
-  attract.addEventListener("keydown", (e) => { if (e.key !== "Tab") showApp(); });
+  // Keyboard alone: any key but Tab leaves the attract screen, wherever the focus is.
+  document.addEventListener("keydown", (e) => { if (!attract.hidden && e.key !== "Tab") { e.preventDefault(); showApp(); } });
   $("reset").addEventListener("click", resetVisitor);
   form.addEventListener("submit", (e) => { e.preventDefault(); ask(input.value); });
   for (const b of document.querySelectorAll(".suggestion")) b.addEventListener("click", () => ask(b.textContent));

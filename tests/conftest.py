@@ -42,6 +42,8 @@ class FakeGenerator:
         raws = ["" for _ in requests]
         done = [False] * len(requests)
         for i, word in enumerate(words):
+            if all(done):
+                break
             time.sleep(self.delay_s)
             for j, (r, s) in enumerate(zip(requests, streams, strict=True)):
                 if done[j]:

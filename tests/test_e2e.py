@@ -76,7 +76,9 @@ def test_real_model_answers_and_sigterm_drains(tmp_path):
         thread.join(60)
         response = result["response"]
         assert isinstance(response, httpx.Response) and response.status_code == 200
-        assert process.wait(timeout=60) == 0
+        # uvicorn re-raises the signal once it has shut down gracefully: exit status 0 or -SIGTERM.
+        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+        assert "Finished server process" in (process.stdout.read() if process.stdout else "")
     finally:
         if process.poll() is None:
             process.kill()

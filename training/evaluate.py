@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="evaluate the first N test pairs only")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--variants", default="base+retrieval,adapter+retrieval,adapter-retrieval,base-retrieval")
+    parser.add_argument("--report", type=Path, default=REPORTS / "eval.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(FinetuneConfig, args.config)
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                     **asdict(scores)})  # fmt: skip
     from training.eval_report import write_eval_report
 
-    write_eval_report(results, pairs, config, REPORTS / "eval.md")
+    write_eval_report(results, pairs, config, args.report)
     print(json.dumps({k: asdict(v[0]) for k, v in results.items()}, indent=1))
     return 0
 

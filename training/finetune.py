@@ -120,7 +120,8 @@ def training_args(config: FinetuneConfig) -> Any:
     fields = TrainingArguments.__dataclass_fields__
     # transformers 5.2x replaced `group_by_length` with `train_sampling_strategy`; the GPU image has 5.17.
     if "train_sampling_strategy" in fields:
-        sampling: dict[str, Any] = {"train_sampling_strategy": "group_by_length" if config.group_by_length else "random"}
+        strategy = "group_by_length" if config.group_by_length else "random"
+        sampling: dict[str, Any] = {"train_sampling_strategy": strategy}
     else:
         sampling = {"group_by_length": config.group_by_length}
     return TrainingArguments(

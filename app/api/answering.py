@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+import anyio
 from fastapi import HTTPException
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.pipeline import Answer, Kiosk
@@ -56,11 +58,33 @@ async def answer_question(kiosk: Kiosk, records: Records, question: str, session
     return answer
 
 
+class EventStream(StreamingResponse):
+    """Server-Sent Events that stop the moment the client disconnects.
+
+    Starlette's StreamingResponse notices a disconnect (ASGI 2.4 servers) only when a later write fails and
+    leaves the body generator to the garbage collector; here the disconnect is listened for, and the
+    stream is cancelled at once, which cancels the generation within one step.
+    """
+
+    media_type = "text/event-stream"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def stream_then_stop() -> None:
+                await self.stream_response(send)
+                group.cancel_scope.cancel()
+
+            group.start_soon(stream_then_stop)
+            await self.listen_for_disconnect(receive)
+            group.cancel_scope.cancel()
+
+
 def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def stream_answer(run: Callable[[Callable[[str], None]], Any]) -> AsyncIterator[tuple[str, Any]]:
+async def stream_answer(run: Callable[[Callable[[str], None]], Any]) -> AsyncGenerator[tuple[str, Any]]:
     """Yields ("delta", text) as text arrives, then ("done", result) or ("error", HTTPException).
 
     `run(on_text)` is the coroutine that answers; if the client goes away, it is cancelled, which cancels

@@ -12,12 +12,22 @@ from tests.conftest import ROOT, FakeGenerator
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")]
-SCREENSHOT = ROOT / "reports" / "kiosk.png"
+SCREENSHOT = ROOT / "reports" / "kiosk-browser-test.png"  # the fake generator answers: not the README picture
 XSS = '<img src=x onerror="window.__pwned = 1"> <script>window.__pwned = 2</script> Ho Chi Minh was born in 1890.'
 
 
+@pytest.fixture(params=[False], ids=["csp"])
+def page(request):
+    yield from _page(bypass_csp=request.param)
+
+
 @pytest.fixture()
-def page():
+def page_without_csp():
+    # Without the Content-Security-Policy the page itself must still never run markup from an answer.
+    yield from _page(bypass_csp=True)
+
+
+def _page(bypass_csp: bool):
     playwright = pytest.importorskip("playwright.sync_api")
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(
@@ -25,7 +35,7 @@ def page():
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic"],
         )  # fmt: skip
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=bypass_csp)
         yield context.new_page()
         browser.close()
 
@@ -37,7 +47,7 @@ def test_tap_a_suggestion_and_see_the_answer(tmp_path: Path, page):
         page.get_by_role("button", name="Touch the screen to start").click()
         page.locator(".suggestion").nth(2).click()  # "What did he do in France?" — not a curated question
         answer = page.locator(".turn .answer").first
-        page.wait_for_function("document.querySelector('.turn .answer').getAttribute('aria-busy') === 'false'")
+        page.wait_for_selector('.turn .answer[aria-busy="false"]')
         assert answer.inner_text().strip()
         assert page.locator(".turn .feedback").first.is_visible()
         assert page.locator("#conversation").get_attribute("aria-live") == "polite"
@@ -45,14 +55,15 @@ def test_tap_a_suggestion_and_see_the_answer(tmp_path: Path, page):
         page.screenshot(path=str(SCREENSHOT))
 
 
-def test_generated_markup_is_shown_as_text_and_never_runs(tmp_path: Path, page):
+def test_generated_markup_is_shown_as_text_and_never_runs(tmp_path: Path, page_without_csp):
+    page = page_without_csp
     fake = FakeGenerator(XSS)
     with LiveServer(tmp_path, fake) as server:
         page.goto(server.url + "/")
         page.keyboard.press("Enter")  # keyboard alone: leave the attract screen
         page.fill("#question", "what did uncle ho think about the sea and fishermen in his youth?")
         page.keyboard.press("Enter")
-        page.wait_for_function("document.querySelector('.turn .answer')?.getAttribute('aria-busy') === 'false'")
+        page.wait_for_selector('.turn .answer[aria-busy="false"]')
         assert "<img src=x" in page.locator(".turn .answer").first.inner_text()
         assert page.locator(".turn .answer img, .turn .answer script").count() == 0
         assert page.evaluate("window.__pwned") is None

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.api.answering import RETRY_AFTER, answer_question, sse, stream_answer, to_response
+from app.api.answering import RETRY_AFTER, EventStream, answer_question, sse, stream_answer, to_response
 from app.api.deps import KioskDep, RateLimited, RecordsDep, ServicesDep
 from app.schemas import AskRequest, AskResponse, ClassifyRequest, ClassifyResponse, FeedbackRequest
 
 router = APIRouter(prefix="/api/v1", tags=["visitors"])
 BUSY: dict[int | str, dict[str, Any]] = {503: {"description": "Busy: retry after the `Retry-After` seconds"}}
-LIMITED: dict[int | str, dict[str, Any]] = {429: {"description": "Too many questions from this client"}, 422: {"description": "Invalid question"}}
+LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many questions from this client"},
+    422: {"description": "Invalid question"},
+}
 
 
 @router.post("/ask", response_model=AskResponse, dependencies=[RateLimited], responses={**BUSY, **LIMITED})
@@ -31,7 +34,7 @@ async def ask(body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> AskResp
                      "description": "`delta` events with text, then one `done` event with the metadata"},
                **BUSY, **LIMITED},
 )  # fmt: skip
-async def ask_stream(body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> StreamingResponse:
+async def ask_stream(body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> EventStream:
     """Server-Sent Events: the answer's text as it is generated, then a final event with the metadata."""
     worker = kiosk.s.worker
     if worker is not None and worker.is_full():
@@ -39,15 +42,18 @@ async def ask_stream(body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> 
 
     async def events() -> AsyncIterator[str]:
         run = lambda on_text: answer_question(kiosk, records, body.question, body.session_id, on_text)  # noqa: E731
-        async for kind, payload in stream_answer(run):
-            if kind == "delta":
-                yield sse("delta", {"text": payload})
-            elif kind == "done":
-                yield sse("done", to_response(payload).model_dump())
-            else:
-                yield sse("error", {"status": payload.status_code, "detail": payload.detail})
+        # aclosing: when the visitor goes away this generator is closed, and the inner one must close (and
+        # cancel the generation) now, not whenever the garbage collector gets to it.
+        async with aclosing(stream_answer(run)) as stream:
+            async for kind, payload in stream:
+                if kind == "delta":
+                    yield sse("delta", {"text": payload})
+                elif kind == "done":
+                    yield sse("done", to_response(payload).model_dump())
+                else:
+                    yield sse("error", {"status": payload.status_code, "detail": payload.detail})
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    return EventStream(events(), headers={"Cache-Control": "no-store"})
 
 
 @router.post("/classify", response_model=ClassifyResponse, dependencies=[RateLimited], responses=LIMITED)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import StreamingResponse
 
-from app.api.answering import answer_question, stream_answer
+from app.api.answering import EventStream, answer_question, stream_answer
 from app.api.deps import KioskDep, RateLimited, RecordsDep
 from app.pipeline import Answer
 from app.prompt import Turn
@@ -42,8 +43,6 @@ def _completion(answer: Answer, model: str) -> dict[str, Any]:
 
 
 def _chunk(request_id: str, model: str, delta: dict[str, str], finish: str | None = None) -> str:
-    import json
-
     body = {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk", "created": int(time.time()),
             "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
@@ -59,13 +58,15 @@ async def chat_completions(body: ChatCompletionRequest, kiosk: KioskDep, records
         run = lambda on_text: answer_question(kiosk, records, question, None, on_text, history)  # noqa: E731
         rid = "stream"
         yield _chunk(rid, body.model, {"role": "assistant"})
-        async for kind, payload in stream_answer(run):
-            if kind == "delta":
-                yield _chunk(rid, body.model, {"content": payload})
-            elif kind == "done":
-                yield _chunk(payload.request_id, body.model, {}, "stop")
-            else:
-                yield f'data: {{"error": {{"code": {payload.status_code}, "message": "{payload.detail}"}}}}\n\n'
+        async with aclosing(stream_answer(run)) as stream:  # closed at once if the client goes away
+            async for kind, payload in stream:
+                if kind == "delta":
+                    yield _chunk(rid, body.model, {"content": payload})
+                elif kind == "done":
+                    yield _chunk(payload.request_id, body.model, {}, "stop")
+                else:
+                    error = {"error": {"code": payload.status_code, "message": payload.detail}}
+                    yield f"data: {json.dumps(error)}\n\n"
         yield "data: [DONE]\n\n"
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    return EventStream(events(), headers={"Cache-Control": "no-store"})
