@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import sklearn
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -50,6 +53,43 @@ def sklearn_minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
+class LinearScorer:
+    """The fitted pipeline's arithmetic for one question, without scikit-learn's per-call checks.
+
+    TF-IDF (sublinear tf, idf, l2 norm) per vectorizer, dot product with the logistic regression's
+    weights, sigmoid: the same numbers as `predict_proba`, about twenty times sooner for a single question.
+    """
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        union: FeatureUnion = pipeline.named_steps["features"]
+        classifier: LogisticRegression = pipeline.named_steps["classifier"]
+        if union.transformer_weights or classifier.coef_.shape[0] != 1:
+            raise ArtifactError("the gate pipeline has a shape the fast scorer does not know")
+        weights = classifier.coef_.ravel()
+        self.intercept = float(classifier.intercept_[0])
+        self.parts = []
+        offset = 0
+        for _, vectorizer in union.transformer_list:
+            n = len(vectorizer.vocabulary_)
+            self.parts.append((vectorizer.build_analyzer(), vectorizer.vocabulary_, vectorizer.idf_,
+                               weights[offset : offset + n], vectorizer.sublinear_tf, vectorizer.norm))  # fmt: skip
+            offset += n
+
+    def __call__(self, question: str) -> float:
+        z = self.intercept
+        for analyzer, vocabulary, idf, weights, sublinear, norm in self.parts:
+            counts = Counter(vocabulary[t] for t in analyzer(question) if t in vocabulary)
+            if not counts:
+                continue
+            index = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            values = (1.0 + np.log(tf) if sublinear else tf) * idf[index]
+            if norm == "l2":
+                values /= np.sqrt(values @ values)
+            z += float(values @ weights[index])
+        return 1.0 / (1.0 + math.exp(-z))
+
+
 @dataclass
 class RelevanceGate:
     """A fitted pipeline and the decision threshold chosen on validation data."""
@@ -57,6 +97,14 @@ class RelevanceGate:
     pipeline: Pipeline
     threshold: float
     manifest: dict[str, Any]
+    scorer: LinearScorer | None = None
+
+    def __post_init__(self) -> None:
+        self.scorer = LinearScorer(self.pipeline)
+        probes = ["when was he born", "best pho in saigon?", "Bác Hồ", "x"]
+        slow = self.pipeline.predict_proba(probes)[:, 1]
+        if not np.allclose([self.scorer(q) for q in probes], slow, atol=1e-9):
+            raise ArtifactError("the gate's fast scorer disagrees with its pipeline")
 
     @classmethod
     def load(cls, path: Path) -> RelevanceGate:
@@ -80,7 +128,8 @@ class RelevanceGate:
 
     def relevance(self, question: str) -> float:
         """Probability (0–1) that the question is about Ho Chi Minh."""
-        return float(self.pipeline.predict_proba([question])[0, 1])
+        assert self.scorer is not None
+        return self.scorer(question)
 
     def is_related(self, question: str) -> bool:
         return self.relevance(question) >= self.threshold

@@ -6,6 +6,7 @@ import csv
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from app.artifacts import ArtifactError
 from app.corpus import load_corpus
@@ -55,12 +56,15 @@ def load_services(
     missing = [str(p) for p in settings.qa_files if not p.is_file()]
     if missing:
         raise ArtifactError(f"QA file(s) not found: {', '.join(missing)}")
-    gate = RelevanceGate.load(settings.gate_dir)
-    passages = load_corpus(settings.corpus)
-    retriever = Retriever(passages, load_hints(settings.qa_files))
-    faq = load_faq(settings.faq_file, faq_negatives(settings), settings.faq_threshold)
-    curated = load_curated(settings.qa_files, settings.curated_threshold)
-    generator = generator_factory(settings)
+    gate = RelevanceGate.load(settings.gate_dir)  # first: a bad artefact stops start-up before anything slow
+    # The model loads (torch, mostly outside the GIL) while the FAQ matcher is fitted here.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-generator") as pool:
+        loading = pool.submit(generator_factory, settings)
+        passages = load_corpus(settings.corpus)
+        retriever = Retriever(passages, load_hints(settings.qa_files))
+        faq = load_faq(settings.faq_file, faq_negatives(settings), settings.faq_threshold)
+        curated = load_curated(settings.qa_files, settings.curated_threshold)
+        generator = loading.result()
     worker = None
     metrics = Metrics()
     if generator is not None:

@@ -86,3 +86,14 @@ def test_one_question_is_scored_well_within_2_ms(gate):
         gate.relevance(f"who was uncle ho {i}")
         times.append(time.perf_counter() - start)
     assert statistics.median(times) < 0.02
+
+
+def test_fast_scorer_gives_the_pipelines_numbers(gate):
+    import numpy as np
+
+    from training import qa
+
+    questions = [p.question for p in qa.read_pairs(qa.TEST_CSV)] + ["", "!!!", "best pho in saigon?", "Bác Hồ"]
+    slow = gate.pipeline.predict_proba(questions)[:, 1]
+    fast = np.array([gate.relevance(q) for q in questions])
+    assert np.allclose(fast, slow, atol=1e-12)
