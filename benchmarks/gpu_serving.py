@@ -29,6 +29,7 @@ from app.generation import GenerationRequest
 from app.local_generator import LocalGenerator, verify_adapter
 from app.modeling import load_base, prepare_for_serving
 from app.worker import GenerationWorker
+from benchmarks import save_results
 from benchmarks.falcon_shape import FALCON_TARGETS, TINY, make_model_dir, random_lora, save_adapter
 
 GiB = 1024**3
@@ -176,10 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if "a_report_way" in results:
         a, b = results["a_report_way"], results["b_project_way"]
         results["speedup_per_token"] = round(a["ms_per_token"] / b["ms_per_token"], 2)
-    print(json.dumps(results, indent=1))
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = f"{card.replace(' ', '-').lower()}-{results['date']}-serving.json"
-    (args.out / name).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    save_results(results, args.out, "serving")
     return 0
 
 

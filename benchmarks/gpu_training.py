@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from benchmarks import save_results
 from training.config import load_config
 from training.finetune import FinetuneConfig, build_trainer, prepare_model
 
@@ -90,10 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             p = results[name]
             results[f"{name}_speedup_per_epoch"] = round(r["epoch_minutes"] / p["epoch_minutes"], 2)
             results[f"{name}_eval_loss_ratio"] = round(p["eval_loss"] / r["eval_loss"], 4)
-    print(json.dumps(results, indent=1))
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = f"{card.replace(' ', '-').lower()}-{results['date']}-training.json"
-    (args.out / name).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    save_results(results, args.out, "training")
     return 0
 
 
