@@ -63,6 +63,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     KIOSK_HOST=0.0.0.0 \
     PORT=8000 \
     KIOSK_DB_PATH=/data/kiosk.sqlite3 \
+    KIOSK_CACHE_DIR=/data/cache \
     KIOSK_BASE_CACHE_DIR=/models/base \
     HF_HOME=/models/huggingface \
     PYTHONPATH=/models/site

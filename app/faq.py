@@ -7,16 +7,21 @@ so "can I see his body?" reaches the mausoleum entry while "when did he die?" do
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import joblib
 import numpy as np
+import sklearn
 import yaml
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from app.artifacts import ArtifactError
+from app.artifacts import ArtifactError, atomic_write_bytes, atomic_write_text, sha256_file, verify_file
 from app.text import fold
 
 NONE = "__none__"
@@ -91,14 +96,48 @@ def read_entries(path: Path) -> list[FAQEntry]:
     return entries
 
 
-_CACHE: dict[tuple[str, int, int, float], FAQ] = {}
+_CACHE: dict[str, FAQ] = {}
 
 
-def load_faq(path: Path, negatives: list[str], threshold: float = 0.5) -> FAQ:
-    """Read and fit; a process that builds several apps (tests) fits each distinct FAQ once."""
+def load_faq(path: Path, negatives: list[str], threshold: float = 0.5, cache_dir: Path | None = None) -> FAQ:
+    """Read and fit, or reuse the fit made for the same FAQ and negatives (in this process or on disk).
+
+    Fitting takes seconds of start-up; the FAQ changes only when staff edit it. A cached fit is a joblib
+    file, so it is loaded only if its hash matches the one recorded when this service wrote it.
+    """
     entries = read_entries(path)
-    key = (str(path.resolve()), path.stat().st_mtime_ns, hash(tuple(negatives)), threshold)
-    if key not in _CACHE:
-        _CACHE.clear()
-        _CACHE[key] = FAQ(entries, negatives, threshold)
-    return _CACHE[key]
+    digest = hashlib.sha256(
+        json.dumps([[(e.id, e.questions, e.answer) for e in entries], negatives, sklearn.__version__]).encode()
+    ).hexdigest()[:32]
+    if digest in _CACHE:
+        _CACHE[digest].threshold = threshold
+        return _CACHE[digest]
+    faq = _read_cached(cache_dir, digest) if cache_dir else None
+    if faq is None:
+        faq = FAQ(entries, negatives, threshold)
+        if cache_dir:
+            _write_cached(cache_dir, digest, faq)
+    faq.threshold = threshold
+    _CACHE.clear()
+    _CACHE[digest] = faq
+    return faq
+
+
+def _read_cached(cache_dir: Path, digest: str) -> FAQ | None:
+    model, record = cache_dir / f"faq-{digest}.joblib", cache_dir / f"faq-{digest}.sha256"
+    if not (model.is_file() and record.is_file()):
+        return None
+    try:
+        verify_file(model, record.read_text(encoding="utf-8").strip())
+    except ArtifactError:
+        return None  # a damaged cache is refitted, never loaded
+    faq = joblib.load(model)
+    return faq if isinstance(faq, FAQ) else None
+
+
+def _write_cached(cache_dir: Path, digest: str, faq: FAQ) -> None:
+    buf = io.BytesIO()
+    joblib.dump(faq, buf)
+    model = cache_dir / f"faq-{digest}.joblib"
+    atomic_write_bytes(model, buf.getvalue())
+    atomic_write_text(cache_dir / f"faq-{digest}.sha256", sha256_file(model))

@@ -62,7 +62,7 @@ def load_services(
         loading = pool.submit(generator_factory, settings)
         passages = load_corpus(settings.corpus)
         retriever = Retriever(passages, load_hints(settings.qa_files))
-        faq = load_faq(settings.faq_file, faq_negatives(settings), settings.faq_threshold)
+        faq = load_faq(settings.faq_file, faq_negatives(settings), settings.faq_threshold, settings.cache_dir)
         curated = load_curated(settings.qa_files, settings.curated_threshold)
         generator = loading.result()
     worker = None

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     faq_file: Path = Path("data/faq.yaml")
     faq_negatives_file: Path = Path("data/offtopic/hard_negatives.csv")
     db_path: Path = Path("var/kiosk.sqlite3")
+    cache_dir: Path = Path("var/cache")  # fits made at start-up, reused while their inputs do not change
 
     # generation
     generator: Literal["local", "openai", "none"] = "local"

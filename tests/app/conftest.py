@@ -23,6 +23,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "qa_files": [ROOT / "data/qa/train.csv", ROOT / "data/qa/test.csv"],
         "faq_file": ROOT / "data/faq.yaml",
         "db_path": tmp_path / "kiosk.sqlite3",
+        "cache_dir": tmp_path / "cache",
         "staff_api_key": STAFF_KEY,
         "rate_limit_per_minute": 1000,
         "warmup": True,

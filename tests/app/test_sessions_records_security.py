@@ -82,3 +82,21 @@ def test_feedback_needs_a_known_request(tmp_path):
     stats = records.stats()
     assert stats["feedback"] == {"total": 1, "helpful": 0, "not_helpful": 1}
     assert "too short" in records.feedback_csv()
+
+
+def test_faq_fit_is_cached_on_disk_and_a_damaged_cache_is_refitted(tmp_path):
+    from app import faq as faq_module
+
+    path = ROOT / "data/faq.yaml"
+    negatives = ["when was he born", "who was his father", "best pho in saigon"]
+    faq_module._CACHE.clear()
+    first = faq_module.load_faq(path, negatives, 0.5, tmp_path)
+    cached = list(tmp_path.glob("faq-*.joblib"))
+    assert len(cached) == 1
+    faq_module._CACHE.clear()
+    again = faq_module.load_faq(path, negatives, 0.5, tmp_path)
+    assert again.best("where are the toilets?").entry.id == first.best("where are the toilets?").entry.id
+    cached[0].write_bytes(b"not a joblib file")  # damaged: must be refitted, never loaded
+    faq_module._CACHE.clear()
+    refit = faq_module.load_faq(path, negatives, 0.5, tmp_path)
+    assert refit.best("where are the toilets?").entry.id == "toilets"
