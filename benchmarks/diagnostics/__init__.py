@@ -1,0 +1,1 @@
+"""One-off GPU diagnostics whose findings are recorded in benchmarks/README.md."""
