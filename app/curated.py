@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 from app.matcher import PhraseMatcher
+from app.retriever import Hint
 
 
 @dataclass(frozen=True)
@@ -16,12 +15,10 @@ class CuratedAnswer:
     source_ids: tuple[str, ...]
 
 
-def load_curated(paths: list[Path], threshold: float) -> PhraseMatcher[CuratedAnswer]:
+def curated_answers(pairs: list[Hint], threshold: float) -> PhraseMatcher[CuratedAnswer]:
     """Questions that share an answer are phrasings of one curated answer."""
     phrasings: dict[CuratedAnswer, list[str]] = defaultdict(list)
-    for path in paths:
-        with path.open(encoding="utf-8", newline="") as f:
-            for row in csv.DictReader(f):
-                phrasings[CuratedAnswer(row["answer"], tuple(row["source_ids"].split()))].append(row["question"])
+    for pair in pairs:
+        phrasings[CuratedAnswer(pair.answer, pair.source_ids)].append(pair.question)
     items = list(phrasings)
     return PhraseMatcher(items, [phrasings[i] for i in items], threshold)

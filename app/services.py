@@ -10,14 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from app.artifacts import ArtifactError
 from app.corpus import load_corpus
-from app.curated import load_curated
+from app.curated import curated_answers
 from app.faq import load_faq
 from app.gate import RelevanceGate
 from app.generation import Generator
 from app.grounding import load_hints
 from app.metrics import Metrics
 from app.pipeline import Services
-from app.retriever import Retriever
+from app.retriever import Hint, Retriever
 from app.sessions import SessionStore
 from app.settings import Settings
 from app.worker import GenerationWorker
@@ -39,9 +39,9 @@ def build_generator(settings: Settings) -> Generator | None:
                                cpu_int8=settings.cpu_int8, cache_dir=settings.base_cache_dir)  # fmt: skip
 
 
-def faq_negatives(settings: Settings) -> list[str]:
+def faq_negatives(settings: Settings, verified: list[Hint]) -> list[str]:
     """Questions the FAQ must not answer: the verified questions about him, and the hard off-topic ones."""
-    questions = [h.question for h in load_hints(settings.qa_files)]
+    questions = [h.question for h in verified]
     if settings.faq_negatives_file.is_file():
         with settings.faq_negatives_file.open(encoding="utf-8", newline="") as f:
             questions += [row["question"] for row in csv.DictReader(f)]
@@ -61,9 +61,10 @@ def load_services(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-generator") as pool:
         loading = pool.submit(generator_factory, settings)
         passages = load_corpus(settings.corpus)
-        retriever = Retriever(passages, load_hints(settings.qa_files))
-        faq = load_faq(settings.faq_file, faq_negatives(settings), settings.faq_threshold, settings.cache_dir)
-        curated = load_curated(settings.qa_files, settings.curated_threshold)
+        verified = load_hints(settings.qa_files)  # read once: retrieval hints, FAQ negatives, curated answers
+        retriever = Retriever(passages, verified)
+        faq = load_faq(settings.faq_file, faq_negatives(settings, verified), settings.faq_threshold, settings.cache_dir)
+        curated = curated_answers(verified, settings.curated_threshold)
         generator = loading.result()
     worker = None
     metrics = Metrics()
