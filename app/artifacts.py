@@ -55,6 +55,11 @@ def sha256_files(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
+def folder_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file directly in `folder`, by name: what an artefact's manifest lists."""
+    return {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ArtifactError(f"manifest not found: {path}")

@@ -54,15 +54,13 @@ def random_lora(model: torch.nn.Module, r: int = 64, alpha: int = 16, dropout: f
 
 def save_adapter(peft_model: torch.nn.Module, out: Path) -> Path:
     """Save like training does: the weights and a manifest that `verify_adapter` checks."""
-    import json
-
-    from app.artifacts import sha256_file
+    from app.artifacts import atomic_write_json, folder_hashes
+    from app.local_generator import ADAPTER_MANIFEST
 
     shutil.rmtree(out, ignore_errors=True)
     peft_model.save_pretrained(out)
-    files = {p.name: sha256_file(p) for p in out.iterdir() if p.is_file()}
-    manifest = {"files": files, "config": {"lora_targets": list(FALCON_TARGETS)}}
-    (out / "adapter_manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    manifest = {"files": folder_hashes(out), "config": {"lora_targets": list(FALCON_TARGETS)}}
+    atomic_write_json(out / ADAPTER_MANIFEST, manifest)
     return out
 
 

@@ -21,8 +21,9 @@ from typing import Any, Literal
 
 import torch
 
-from app.artifacts import atomic_write_json, sha256_file, sha256_files
+from app.artifacts import atomic_write_json, folder_hashes, sha256_files
 from app.corpus import load_corpus
+from app.local_generator import ADAPTER_MANIFEST
 from app.modeling import base_identity, decoder_layers, frozen_layer_count, load_base, lora_config
 from app.prompt import HUMAN
 from training import qa
@@ -30,7 +31,6 @@ from training.config import load_config, to_dict
 from training.sft_data import PadCollator, TokenizedDataset, answer_only_loss, fold_of, make_examples
 
 log = logging.getLogger(__name__)
-ADAPTER_MANIFEST = "adapter_manifest.json"
 
 
 @dataclass
@@ -221,14 +221,13 @@ def write_adapter(config: FinetuneConfig, trainer: Any, tokenizer: Any, seconds:
         "train_seconds": round(seconds, 1),
     }
     (tmp / "log_history.json").write_text(json.dumps(history, indent=1), encoding="utf-8")
-    files = sorted(p for p in tmp.iterdir() if p.is_file())
     manifest = {
         "base_model": base_identity(config.base_model),
         "config": to_dict(config),
         "metrics": metrics,
         "prompt_format": f"{HUMAN} … / <assistant>: …, end-of-answer token {tokenizer.eos_token!r}",
         "training_data_sha256": sha256_files([config.train_csv, config.corpus]),
-        "files": {p.name: sha256_file(p) for p in files},
+        "files": folder_hashes(tmp),  # before the manifest itself is written
         "versions": _versions(),
     }
     atomic_write_json(tmp / ADAPTER_MANIFEST, manifest)
