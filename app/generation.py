@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from app.prompt import STOP_STRINGS, clean_answer, cut_at_stop
+from app.prompt import STOP_STRINGS, cut_at_stop
 
 Finish = Literal["stop", "length", "deadline", "cancelled"]
 
@@ -75,8 +75,3 @@ class TextStream:
         if time.monotonic() >= self.request.deadline:
             return "deadline"
         return "length" if n_tokens >= self.request.max_new_tokens else "stop"
-
-
-def finish_text(raw: str) -> str:
-    """What a visitor reads: cut at turn markers, ended on a complete sentence."""
-    return clean_answer(raw)

@@ -10,8 +10,9 @@ from typing import Any
 import torch
 
 from app.artifacts import ArtifactError, read_manifest, verify_file
-from app.generation import GenerationRequest, GenerationResult, TextStream, finish_text
+from app.generation import GenerationRequest, GenerationResult, TextStream
 from app.modeling import load_base, prepare_for_serving
+from app.prompt import clean_answer
 
 log = logging.getLogger(__name__)
 ADAPTER_MANIFEST = "adapter_manifest.json"
@@ -126,7 +127,7 @@ class LocalGenerator:
                 new = new[: new.index(eos)]
             raw = self.tokenizer.decode(new, skip_special_tokens=True)
             stream.flush(raw)
-            results.append(GenerationResult(finish_text(raw), len(new), stream.finish_reason(len(new), hit_eos)))
+            results.append(GenerationResult(clean_answer(raw), len(new), stream.finish_reason(len(new), hit_eos)))
         return results
 
     def warmup(self) -> None:

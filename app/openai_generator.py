@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from app.generation import GenerationRequest, GenerationResult, TextStream, finish_text
-from app.prompt import STOP_STRINGS
+from app.generation import GenerationRequest, GenerationResult, TextStream
+from app.prompt import STOP_STRINGS, clean_answer
 
 
 class OpenAIGenerator:
@@ -48,7 +48,7 @@ class OpenAIGenerator:
                     break
         stream.flush(raw)
         reason = stream.finish_reason(tokens, finish == "stop")
-        return GenerationResult(finish_text(raw), tokens, reason)
+        return GenerationResult(clean_answer(raw), tokens, reason)
 
     def warmup(self) -> None:
         """Fail at start-up if the server cannot be reached."""

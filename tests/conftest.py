@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.generation import GenerationRequest, GenerationResult, TextStream, finish_text
+from app.generation import GenerationRequest, GenerationResult, TextStream
+from app.prompt import clean_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +59,7 @@ class FakeGenerator:
                 self.cancelled += 1
             s.flush(raws[j])
             n = len(raws[j].split())
-            results.append(GenerationResult(finish_text(raws[j]), n, s.finish_reason(n, hit_eos=n == len(words))))
+            results.append(GenerationResult(clean_answer(raws[j]), n, s.finish_reason(n, hit_eos=n == len(words))))
         return results
 
     def warmup(self) -> None:

@@ -20,15 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from app.artifacts import sha256_files
-from app.corpus import load_corpus
 from app.generation import GenerationRequest
+from app.grounding import build_retriever, ground
 from app.local_generator import LocalGenerator
-from app.retriever import Hint, Retriever
 from training import qa
 from training.config import load_config
 from training.finetune import FinetuneConfig
 from training.metrics import Scores, score
-from training.sft_data import make_examples
 
 log = logging.getLogger(__name__)
 REPORTS = Path("reports")
@@ -45,14 +43,8 @@ def generate(generator: LocalGenerator, prompts: list[str], max_new_tokens: int,
 
 
 def prompts_for(pairs: list[qa.QAPair], config: FinetuneConfig, retrieval: bool) -> list[str]:
-    """Test prompts built as serving builds them: hints from the training pairs only."""
-    passages = load_corpus(config.corpus)
-    train = qa.read_pairs(config.train_csv)
-    if not retrieval:
-        return [e.prompt for e in make_examples(pairs, passages, retrieval=False)]
-    retriever = Retriever(passages, [Hint(p.question, p.answer, p.source_ids) for p in train])
-    from app.grounding import ground
-
+    """Test prompts built as serving builds them; retrieval hints come from the training pairs only."""
+    retriever = build_retriever(config.corpus, [config.train_csv]) if retrieval else None
     return [ground(p.question, retriever).prompt for p in pairs]
 
 
