@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 import os
 import socket
 import statistics
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks import save_results
 from training import qa
 from training.offtopic import GENERAL_CSV, HARD_POSITIVES_CSV, read_questions
 
@@ -80,8 +80,10 @@ def main() -> int:
             if server.poll() is not None or time.monotonic() - start > 600:
                 raise SystemExit("the server did not start")
             time.sleep(0.1)
-        results: dict[str, object] = {"date": datetime.date.today().isoformat(), "cpu_cores": os.cpu_count(),
-                                      "ready_s": round(time.monotonic() - start, 1)}  # fmt: skip
+        results: dict[str, object] = {
+            "card": "cpu", "date": datetime.date.today().isoformat(), "cpu_cores": os.cpu_count(),
+            "ready_s": round(time.monotonic() - start, 1),
+        }  # fmt: skip
         test, train = qa.read_pairs(qa.TEST_CSV), qa.read_pairs(qa.TRAIN_CSV)
         with httpx.Client(base_url=url, timeout=120) as client:
             faq = route_latencies(client, [m.question for m in qa.read_pairs(qa.MUSEUM_CSV)], "faq")
@@ -105,10 +107,7 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(60)
-    print(json.dumps(results, indent=1))
-    out = Path("benchmarks/results")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"cpu-{results['date']}-service.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    save_results(results, Path("benchmarks/results"), "service")  # cpu-<date>-service.json
     return 0
 
 
