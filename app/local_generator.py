@@ -83,7 +83,8 @@ class LocalGenerator:
 
     @classmethod
     def load(cls, base_model: str, adapter_dir: Path | None, *, quantize_4bit: bool, cpu_int8: bool,
-             cache_dir: Path, merge: bool = True, compile_decoding: bool = True) -> LocalGenerator:  # fmt: skip
+             cache_dir: Path, merge: bool = True, compile_decoding: bool = True,
+             int4_kernel: bool = True) -> LocalGenerator:  # fmt: skip
         manifest = verify_adapter(adapter_dir) if adapter_dir else None
         targets = manifest["config"]["lora_targets"] if manifest else ()
         model, tokenizer = load_base(base_model, quantize_4bit=quantize_4bit, targets=targets, cache_dir=cache_dir)
@@ -93,7 +94,8 @@ class LocalGenerator:
             model = PeftModel.from_pretrained(model, str(adapter_dir))
         cuda = torch.cuda.is_available()
         # Merged, the adapter costs nothing per token (one matmul per layer instead of three).
-        model = prepare_for_serving(model, merge=merge, compile_decoding=compile_decoding and cuda)
+        model = prepare_for_serving(model, merge=merge, compile_decoding=compile_decoding and cuda,
+                                    int4_kernel=int4_kernel and cuda)  # fmt: skip
         if cpu_int8 and not cuda:
             # Decoding on the CPU is bound by reading the weights: int8 reads 4x fewer bytes than float32.
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)

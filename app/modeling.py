@@ -220,9 +220,17 @@ def allow_compile(model: Any) -> None:
         )
 
 
-def prepare_for_serving(model: Any, *, merge: bool, compile_decoding: bool) -> Any:
-    """The GPU serving path: adapter merged into the (4-bit) weights, static KV cache, compiled decoding."""
-    if merge and hasattr(model, "merge_and_unload"):
+def prepare_for_serving(model: Any, *, merge: bool, compile_decoding: bool, int4_kernel: bool = False) -> Any:
+    """The GPU serving path: adapter folded into the 4-bit weights, static KV cache, compiled decoding.
+
+    With `int4_kernel` the bitsandbytes layers become `app.int4.Int4Linear` (adapter added on the way),
+    whose matmul stays fast when requests are batched; otherwise peft merges into bitsandbytes' nf4.
+    """
+    if int4_kernel and is_4bit(model):
+        from app.int4 import to_int4
+
+        model = to_int4(model)
+    elif merge and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # 4-bit: dequantised, merged, quantised again by peft
     if compile_decoding:
         from transformers import CompileConfig
@@ -231,3 +239,12 @@ def prepare_for_serving(model: Any, *, merge: bool, compile_decoding: bool) -> A
         model.generation_config.cache_implementation = "static"
         model.generation_config.compile_config = CompileConfig(fullgraph=False, mode="reduce-overhead")
     return model
+
+
+def is_4bit(model: nn.Module) -> bool:
+    """Whether any layer is a bitsandbytes 4-bit linear (false on the CPU, where 4-bit is never loaded)."""
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        return False
+    return any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())

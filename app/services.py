@@ -36,7 +36,8 @@ def build_generator(settings: Settings) -> Generator | None:
     from app.local_generator import LocalGenerator
 
     return LocalGenerator.load(settings.base_model, settings.adapter_dir, quantize_4bit=settings.quantize_4bit,
-                               cpu_int8=settings.cpu_int8, cache_dir=settings.base_cache_dir)  # fmt: skip
+                               cpu_int8=settings.cpu_int8, int4_kernel=settings.gpu_int4_kernel,
+                               cache_dir=settings.base_cache_dir)  # fmt: skip
 
 
 def faq_negatives(settings: Settings, verified: list[Hint]) -> list[str]:

@@ -5,8 +5,10 @@
 Falcon-7B-shaped random weights in 4-bit nf4 (loaded by `app.modeling.load_base`, 4-bit checked), a random
 LoRA adapter (r=64 on query_key_value, dense_h_to_4h, dense_4h_to_h). In one run:
 (a) `generate`, greedy, one request at a time, adapter unmerged, dynamic cache;
-(b) the kiosk's `LocalGenerator`: adapter merged into the 4-bit weights, static KV cache with compiled
-    (CUDA-graph) decoding, requests batched by the `GenerationWorker`.
+(b) the kiosk's `LocalGenerator`: adapter folded into int4 weights for PyTorch's int4 kernel, static KV
+    cache with compiled (CUDA-graph) decoding, requests batched by the `GenerationWorker`;
+(b') the same with the adapter merged into bitsandbytes' nf4 instead of int4 (what the int4 step pays).
+Each serving path's logits are compared with (a)'s on the same prompt: the price in accuracy.
 Prints a table and writes benchmarks/results/<card>-<date>.json.
 """
 
@@ -135,6 +137,44 @@ async def concurrent(generator: LocalGenerator, text: str, n: int) -> tuple[int,
     return sum(r.tokens for r in results), seconds
 
 
+def load_adapted(model_dir: Path, workdir: Path, results: dict[str, Any]) -> tuple[Any, Any]:
+    """The 4-bit base (checked) with a random report-shaped adapter, unmerged: (a)'s model."""
+    base, tokenizer = load_base(str(model_dir), quantize_4bit=torch.cuda.is_available(), targets=FALCON_TARGETS)
+    if torch.cuda.is_available():
+        import bitsandbytes as bnb
+
+        results["linear4bit_layers"] = sum(isinstance(m, bnb.nn.Linear4bit) for m in base.modules())
+        results["gpu_memory_after_load_gib"] = round(torch.cuda.memory_allocated() / GiB, 2)
+    model = random_lora(base)
+    verify_adapter(save_adapter(model, workdir / "adapter"))
+    return model, tokenizer
+
+
+@torch.inference_mode()
+def last_logits(model: Any, tokenizer: Any) -> torch.Tensor:
+    ids = prompt_ids(tokenizer, 40)
+    return model(input_ids=ids).logits[0, -8:].float()
+
+
+def serving_path(model: Any, tokenizer: Any, runs: int, *, int4_kernel: bool) -> dict[str, Any]:
+    """Prepare `model` (the unmerged adapter) as the kiosk serves it, compare its logits, time it."""
+    cuda = torch.cuda.is_available()
+    reference = last_logits(model, tokenizer)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    model = prepare_for_serving(model, merge=True, compile_decoding=cuda, int4_kernel=int4_kernel)
+    out: dict[str, Any] = {"prepare_s": round(time.perf_counter() - t, 1)}
+    served = last_logits(model, tokenizer)
+    out["logits_relative_error_vs_unmerged"] = round(float((served - reference).norm() / reference.norm()), 4)
+    out["top1_agreement_vs_unmerged"] = round(float((served.argmax(-1) == reference.argmax(-1)).float().mean()), 3)
+    out |= project_way(LocalGenerator(model, tokenizer), runs)
+    if cuda:
+        out["gpu_memory_after_prepare_gib"] = round(torch.cuda.memory_allocated() / GiB, 2)
+        out["gpu_memory_peak_gib"] = round(torch.cuda.max_memory_allocated() / GiB, 2)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/falcon-bench"))
@@ -143,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="a tiny Falcon, to check the script on a CPU")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--skip-a", action="store_true", help="only the project's path (a quicker re-run)")
+    parser.add_argument("--skip-nf4", action="store_true", help="leave out (b'), the nf4 merge")
     args = parser.parse_args(argv)
     # Random weights emit blank lines now and then; a real answer would stop there, a benchmark must not.
     generation.STOP_STRINGS = prompt.STOP_STRINGS = tuple(s for s in prompt.STOP_STRINGS if s.strip())
@@ -153,27 +194,18 @@ def main(argv: list[str] | None = None) -> int:
                                "model_written_s": round(time.perf_counter() - t, 1)}  # fmt: skip
     cuda = torch.cuda.is_available()
     t = time.perf_counter()
-    base, tokenizer = load_base(str(model_dir), quantize_4bit=cuda, targets=FALCON_TARGETS)
+    model, tokenizer = load_adapted(model_dir, args.workdir, results)
     results["load_s"] = round(time.perf_counter() - t, 1)
-    if cuda:
-        import bitsandbytes as bnb
-
-        results["linear4bit_layers"] = sum(isinstance(m, bnb.nn.Linear4bit) for m in base.modules())
-        results["gpu_memory_after_load_gib"] = round(torch.cuda.memory_allocated() / GiB, 2)
-    model = random_lora(base)
-    verify_adapter(save_adapter(model, args.workdir / "adapter"))
     if not args.skip_a:
         results["a_report_way"] = seed_way(model, tokenizer, args.runs)
     print(json.dumps(results, indent=1), flush=True)
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    t = time.perf_counter()
-    model = prepare_for_serving(model, merge=True, compile_decoding=cuda)
-    results["merge_s"] = round(time.perf_counter() - t, 1)
-    results["b_project_way"] = project_way(LocalGenerator(model, tokenizer), args.runs)
-    if cuda:
-        results["gpu_memory_after_merge_gib"] = round(torch.cuda.memory_allocated() / GiB, 2)
-        results["gpu_memory_peak_gib"] = round(torch.cuda.max_memory_allocated() / GiB, 2)
+    results["b_project_way"] = serving_path(model, tokenizer, args.runs, int4_kernel=True)
+    print(json.dumps(results, indent=1), flush=True)
+    if cuda and not args.skip_nf4:
+        del model
+        torch.cuda.empty_cache()
+        model, tokenizer = load_adapted(model_dir, args.workdir, {})
+        results["b_nf4_merge"] = serving_path(model, tokenizer, max(3, args.runs // 3), int4_kernel=False)
     if "a_report_way" in results:
         a, b = results["a_report_way"], results["b_project_way"]
         results["speedup_per_token"] = round(a["ms_per_token"] / b["ms_per_token"], 2)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything the device machine runs, in one call (see benchmarks/README.md):
-#   bash benchmarks/run_gpu.sh serving|training|tests
+#   bash benchmarks/run_gpu.sh serving|training|tests|int4
 # Expects the wheels in .whl/ and SmolLM2's tokenizer in .bench/tokenizer (both carried).
 set -euo pipefail
 python3 -m pip install -q --no-index --no-deps --target "$HOME/site" .whl/*.whl
@@ -11,6 +11,8 @@ python3 -c "import torch, transformers, peft, bitsandbytes; print('torch', torch
 case "${1:-serving}" in
   tests)
     python3 -m pytest -q -p no:cacheprovider -m gpu tests/gpu ;;
+  int4)
+    python3 -m benchmarks.diagnostics.int4_matmul 2>&1 | tee "$OUT/int4_matmul.log" ;;
   serving)
     python3 -m benchmarks.gpu_serving --tokenizer .bench/tokenizer --workdir /tmp/falcon-bench --out "$OUT" ${2:-} 2>&1 \
       | tee "$OUT/serving.log" ;;

@@ -61,3 +61,44 @@ def test_serving_path_merges_compiles_and_generates(falcon_dir):
     requests = [GenerationRequest("w1 w2 w3", 8, time.monotonic() + 120) for _ in range(3)]
     results = generator.generate_batch(requests)
     assert [r.tokens for r in results] == [8, 8, 8] or all(0 < r.tokens <= 8 for r in results)
+
+
+def test_int4_linear_multiplies_by_the_weight_its_codes_stand_for():
+    from app.int4 import Int4Linear, dequantize_groupwise, quantize_groupwise
+
+    torch.manual_seed(0)
+    weight = torch.randn(384, 256, device="cuda")
+    layer = Int4Linear(weight)
+    x = torch.randn(5, 256, device="cuda", dtype=torch.bfloat16)
+    reference = x.float() @ dequantize_groupwise(*quantize_groupwise(weight, layer.group_size), layer.group_size).T
+    error = (layer(x).float() - reference).norm() / reference.norm()
+    assert error < 0.01  # bf16 rounding only: a wrong nibble order or scale layout gives ~1
+
+
+def test_serving_path_with_the_int4_kernel_keeps_the_adapter(falcon_dir):
+    from app.generation import GenerationRequest
+    from app.int4 import Int4Linear
+    from app.local_generator import LocalGenerator
+    from app.modeling import is_4bit, load_base, prepare_for_serving
+    from benchmarks.falcon_shape import random_lora
+
+    base, tokenizer = load_base(str(falcon_dir), quantize_4bit=True, targets=TARGETS)
+    model = random_lora(base, r=8)
+    ids = torch.randint(0, 1000, (1, 12), device="cuda")
+    with torch.inference_mode():
+        unmerged = model(input_ids=ids).logits.float()
+        model.disable_adapter_layers()
+        without_adapter = model(input_ids=ids).logits.float()
+        model.enable_adapter_layers()
+    model = prepare_for_serving(model, merge=True, compile_decoding=True, int4_kernel=True)
+    assert not is_4bit(model)
+    assert sum(isinstance(m, Int4Linear) for m in model.modules()) == 4 * SHAPE["num_hidden_layers"]
+    with torch.inference_mode():
+        served = model(input_ids=ids).logits.float()
+    error = float((served - unmerged).norm() / unmerged.norm())
+    adapter_effect = float((without_adapter - unmerged).norm() / unmerged.norm())
+    assert error < 0.5 * adapter_effect, (error, adapter_effect)  # the adapter is in the served weights
+    results = LocalGenerator(model, tokenizer).generate_batch(
+        [GenerationRequest("w1 w2 w3", 8, time.monotonic() + 120) for _ in range(3)]
+    )
+    assert all(0 < r.tokens <= 8 for r in results)
