@@ -22,6 +22,7 @@ import joblib
 import numpy as np
 import sklearn
 from sklearn.metrics import precision_recall_fscore_support
+from sklearn.pipeline import Pipeline
 
 from app.artifacts import atomic_write_bytes, atomic_write_json, sha256_file, sha256_files
 from app.gate import MANIFEST_FILE, MODEL_FILE, RelevanceGate, build_pipeline
@@ -88,6 +89,15 @@ def split_arrays(examples: list[Example], split: str) -> tuple[list[str], np.nda
     return [e.text for e in chosen], np.array([e.label for e in chosen])
 
 
+def _without_memory_addresses(pipeline: Pipeline) -> Pipeline:
+    """The pipeline without the `id()` that TfidfVectorizer caches after checking its stop words: a memory
+    address, different in every process, would make the artefact's bytes (and hash) differ between rebuilds.
+    Without it the vectorizer only checks its (absent) stop words again."""
+    for _, transformer in pipeline.named_steps["features"].transformer_list:
+        vars(transformer).pop("_stop_words_id", None)
+    return pipeline
+
+
 def train(config: GateConfig) -> RelevanceGate:
     examples = load_examples(config.val_share, config.test_share)
     texts, labels = split_arrays(examples, "train")
@@ -103,7 +113,7 @@ def train(config: GateConfig) -> RelevanceGate:
 
     config.out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    joblib.dump(pipeline, buf, compress=3)
+    joblib.dump(_without_memory_addresses(pipeline), buf, compress=3)
     atomic_write_bytes(config.out_dir / MODEL_FILE, buf.getvalue())
     manifest = {
         "file": MODEL_FILE,

@@ -97,3 +97,12 @@ def test_fast_scorer_gives_the_pipelines_numbers(gate):
     slow = gate.pipeline.predict_proba(questions)[:, 1]
     fast = np.array([gate.relevance(q) for q in questions])
     assert np.allclose(fast, slow, atol=1e-12)
+
+
+def test_the_names_him_feature_tells_the_man_from_the_city():
+    from app.gate import MentionsHim
+
+    assert MentionsHim.value("Bác Hồ mất năm nào") == 1.0
+    assert MentionsHim.value("president ho famous quotes") == 1.0
+    assert MentionsHim.value("best pho in Ho Chi Minh City?") == 0.0
+    assert MentionsHim.value("ho xuan huong poems") == 0.0
