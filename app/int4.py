@@ -35,8 +35,10 @@ class Int4Linear(nn.Module):
         codes, scales_and_zeros = quantize_groupwise(weight, self.group_size)
         packed = (codes[:, ::2] << 4 | codes[:, 1::2]).to(torch.uint8)  # even columns in the high nibble
         tiles = inner_k_tiles(self.in_features)
-        self.register_buffer("packed", torch.ops.aten._convert_weight_to_int4pack(packed, tiles))
-        self.register_buffer("scales_and_zeros", scales_and_zeros)
+        # Parameters, not buffers: CUDA-graph capture treats a module's parameters as static and copies
+        # other inputs into every captured graph (measured: 27.5 GiB instead of 4 with buffers).
+        self.packed = nn.Parameter(torch.ops.aten._convert_weight_to_int4pack(packed, tiles), requires_grad=False)
+        self.scales_and_zeros = nn.Parameter(scales_and_zeros, requires_grad=False)
         self.bias = None if bias is None else nn.Parameter(bias.to(torch.bfloat16), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
