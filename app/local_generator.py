@@ -84,7 +84,7 @@ class LocalGenerator:
     @classmethod
     def load(cls, base_model: str, adapter_dir: Path | None, *, quantize_4bit: bool, cpu_int8: bool,
              cache_dir: Path, merge: bool = True, compile_decoding: bool = True,
-             int4_kernel: bool = True) -> LocalGenerator:  # fmt: skip
+             int4_kernel: bool = False) -> LocalGenerator:  # fmt: skip
         manifest = verify_adapter(adapter_dir) if adapter_dir else None
         targets = manifest["config"]["lora_targets"] if manifest else ()
         model, tokenizer = load_base(base_model, quantize_4bit=quantize_4bit, targets=targets, cache_dir=cache_dir)

@@ -5,9 +5,10 @@
 Falcon-7B-shaped random weights in 4-bit nf4 (loaded by `app.modeling.load_base`, 4-bit checked), a random
 LoRA adapter (r=64 on query_key_value, dense_h_to_4h, dense_4h_to_h). In one run:
 (a) `generate`, greedy, one request at a time, adapter unmerged, dynamic cache;
-(b) the kiosk's `LocalGenerator`: adapter folded into int4 weights for PyTorch's int4 kernel, static KV
-    cache with compiled (CUDA-graph) decoding, requests batched by the `GenerationWorker`;
-(b') the same with the adapter merged into bitsandbytes' nf4 instead of int4 (what the int4 step pays).
+(b) the kiosk's `LocalGenerator`: adapter merged into the 4-bit nf4 weights (or, with --int4, folded into
+    int4 weights for PyTorch's int4 kernel), static KV cache with compiled (CUDA-graph) decoding, requests
+    batched by the `GenerationWorker`;
+(b') with --compare, the same with the other weight format.
 Each serving path's logits are compared with (a)'s on the same prompt: the price in accuracy.
 Prints a table and writes benchmarks/results/<card>-<date>.json.
 """
@@ -183,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="a tiny Falcon, to check the script on a CPU")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--skip-a", action="store_true", help="only the project's path (a quicker re-run)")
-    parser.add_argument("--skip-nf4", action="store_true", help="leave out (b'), the nf4 merge")
+    parser.add_argument("--int4", action="store_true", help="(b) with KIOSK_GPU_INT4_KERNEL on")
+    parser.add_argument("--compare", action="store_true", help="also (b'): (b) with the other weight format")
     args = parser.parse_args(argv)
     # Random weights emit blank lines now and then; a real answer would stop there, a benchmark must not.
     generation.STOP_STRINGS = prompt.STOP_STRINGS = tuple(s for s in prompt.STOP_STRINGS if s.strip())
@@ -199,13 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_a:
         results["a_report_way"] = seed_way(model, tokenizer, args.runs)
     print(json.dumps(results, indent=1), flush=True)
-    results["b_project_way"] = serving_path(model, tokenizer, args.runs, int4_kernel=True)
+    results["b_project_way"] = serving_path(model, tokenizer, args.runs, int4_kernel=args.int4)
     print(json.dumps(results, indent=1), flush=True)
-    if cuda and not args.skip_nf4:
+    if cuda and args.compare:
         del model
         torch.cuda.empty_cache()
         model, tokenizer = load_adapted(model_dir, args.workdir, {})
-        results["b_nf4_merge"] = serving_path(model, tokenizer, max(3, args.runs // 3), int4_kernel=False)
+        other = "b_nf4_merge" if args.int4 else "b_int4_kernel"
+        results[other] = serving_path(model, tokenizer, max(3, args.runs // 3), int4_kernel=not args.int4)
     if "a_report_way" in results:
         a, b = results["a_report_way"], results["b_project_way"]
         results["speedup_per_token"] = round(a["ms_per_token"] / b["ms_per_token"], 2)
