@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from app.artifacts import ArtifactError, read_manifest, verify_file
+from app.cpu_decoder import CpuDecoder, supports
 from app.generation import GenerationRequest, GenerationResult, TextStream
 from app.modeling import load_base, prepare_for_serving
 from app.prompt import clean_answer
@@ -74,12 +75,13 @@ class LocalGenerator:
 
     name = "local"
 
-    def __init__(self, model: Any, tokenizer: Any) -> None:
+    def __init__(self, model: Any, tokenizer: Any, cpu_decoder: CpuDecoder | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
         self.device = next(model.parameters()).device
         self.markers = marker_token_ids(tokenizer)
+        self.cpu_decoder = cpu_decoder
 
     @classmethod
     def load(cls, base_model: str, adapter_dir: Path | None, *, quantize_4bit: bool, cpu_int8: bool,
@@ -96,13 +98,18 @@ class LocalGenerator:
         # Merged, the adapter costs nothing per token (one matmul per layer instead of three).
         model = prepare_for_serving(model, merge=merge, compile_decoding=compile_decoding and cuda,
                                     int4_kernel=int4_kernel and cuda)  # fmt: skip
-        if cpu_int8 and not cuda:
-            # Decoding on the CPU is bound by reading the weights: int8 reads 4x fewer bytes than float32.
+        decoder = None
+        if not cuda and supports(model.config):
+            # Decoding on the CPU is bound by Python overhead and by reading the weights: a lean loop, and
+            # int8 weights read 4x fewer bytes than float32 (benchmarks/README.md, CPU).
+            decoder = CpuDecoder(model, int8=cpu_int8)
+        elif cpu_int8 and not cuda:
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         model.eval()
         model.generation_config.pad_token_id = tokenizer.pad_token_id
-        log.info("local generator ready: %s%s", base_model, f" + {adapter_dir}" if adapter_dir else "")
-        return cls(model, tokenizer)
+        log.info("local generator ready: %s%s%s", base_model, f" + {adapter_dir}" if adapter_dir else "",
+                 " (CPU decoding loop)" if decoder else "")  # fmt: skip
+        return cls(model, tokenizer, decoder)
 
     @torch.inference_mode()
     def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
@@ -112,14 +119,20 @@ class LocalGenerator:
         batch = {k: v.to(self.device) for k, v in batch.items()}
         width = batch["input_ids"].shape[1]
         stopper = _RowStopper(requests, self.tokenizer, width, self.markers)
-        output = self.model.generate(
-            **batch,
-            max_new_tokens=max(r.max_new_tokens for r in requests),
-            do_sample=False,
-            stopping_criteria=[stopper],
-            eos_token_id=self.tokenizer.eos_token_id,
-            pad_token_id=self.tokenizer.pad_token_id,
-        )
+        if self.cpu_decoder is not None:
+            output = self.cpu_decoder.generate(
+                batch["input_ids"], batch["attention_mask"], max(r.max_new_tokens for r in requests), stopper,
+                eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id,
+            )  # fmt: skip
+        else:
+            output = self.model.generate(
+                **batch,
+                max_new_tokens=max(r.max_new_tokens for r in requests),
+                do_sample=False,
+                stopping_criteria=[stopper],
+                eos_token_id=self.tokenizer.eos_token_id,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
         results = []
         eos = self.tokenizer.eos_token_id
         for i, stream in enumerate(stopper.streams):

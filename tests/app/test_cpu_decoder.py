@@ -1,0 +1,92 @@
+"""The CPU decoding loop picks the same tokens as transformers' `generate` on a random Llama."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from app.cpu_decoder import CpuDecoder, supports
+
+EOS, PAD = 1, 0
+
+
+@pytest.fixture(scope="module")
+def llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=16, tie_word_embeddings=True,
+                         rope_theta=100000.0, bos_token_id=2, eos_token_id=EOS, pad_token_id=PAD)  # fmt: skip
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():  # larger weights than the default init, so that greedy choices are not near-ties
+        for p in model.parameters():
+            p.mul_(4.0) if p.dim() > 1 else None
+    return model
+
+
+def never(ids: torch.Tensor) -> torch.Tensor:
+    return torch.zeros(ids.shape[0], dtype=torch.bool)
+
+
+def left_padded() -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.tensor([[PAD, PAD, PAD, 5, 9, 14, 3], [7, 8, 9, 10, 11, 12, 13], [PAD, 40, 41, 42, 43, 44, 45]])
+    return ids, (ids != PAD).long()
+
+
+def test_same_tokens_as_transformers_generate_with_left_padding(llama):
+    ids, mask = left_padded()
+    with torch.inference_mode():
+        expected = llama.generate(input_ids=ids, attention_mask=mask, max_new_tokens=12, do_sample=False,
+                                  eos_token_id=-1, pad_token_id=PAD)  # fmt: skip
+    ours = CpuDecoder(llama, int8=False).generate(ids, mask, 12, never, eos_token_id=-1, pad_token_id=PAD)
+    assert ours.tolist() == expected.tolist()
+
+
+def test_same_next_token_logits_as_transformers(llama):
+    ids, mask = left_padded()
+    decoder = CpuDecoder(llama, int8=False)
+    with torch.inference_mode():
+        expected = llama(input_ids=ids, attention_mask=mask).logits[:, -1]
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = [(torch.zeros(3, 2, 7, 16), torch.zeros(3, 2, 7, 16)) for _ in decoder.layers]
+        real = mask.bool()
+        prefill = (torch.ones(7, 7, dtype=torch.bool).tril() & real[:, None, None, :]) | torch.eye(7, dtype=torch.bool)
+        ours = decoder._forward(ids, positions, cache, 0, prefill)
+    torch.testing.assert_close(ours, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_rows_end_at_eos_or_when_stop_says_so(llama):
+    ids, mask = left_padded()
+    decoder = CpuDecoder(llama, int8=False)
+    free = decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD)[:, 7:].tolist()
+    eos = free[0][-1]  # a token row 0 produces: it must end there
+    out = decoder.generate(ids, mask, 6, lambda seen: torch.tensor([False, seen.shape[1] >= 9, False]),
+                           eos_token_id=eos, pad_token_id=PAD)[:, 7:].tolist()  # fmt: skip
+    for row, (ours, unstopped) in enumerate(zip(out, free, strict=True)):
+        end = unstopped.index(eos) + 1 if eos in unstopped else 6
+        if row == 1:
+            end = min(end, 2)  # `stop` ends row 1 after two new tokens
+        assert ours[:end] == unstopped[:end]
+        assert set(ours[end:]) <= {PAD}
+    assert len(out[0]) <= 6
+
+
+def test_int8_decoding_stays_close_to_float(llama):
+    ids, mask = left_padded()
+    exact = CpuDecoder(llama, int8=False).generate(ids, mask, 8, never, eos_token_id=-1, pad_token_id=PAD)
+    int8 = CpuDecoder(llama, int8=True).generate(ids, mask, 8, never, eos_token_id=-1, pad_token_id=PAD)
+    assert int8.shape == exact.shape
+    assert (int8[:, 7:] == exact[:, 7:]).float().mean() >= 0.5
+
+
+def test_other_architectures_stay_with_generate(llama):
+    from transformers import FalconConfig
+
+    assert supports(llama.config)
+    assert not supports(FalconConfig())
+    scaled = llama.config.__class__(**{**llama.config.to_dict(), "rope_scaling": {"rope_type": "llama3", "factor": 8.0,
+        "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}})  # fmt: skip
+    assert not supports(scaled)
+    with pytest.raises(ValueError, match="does not reproduce"):
+        CpuDecoder(type("M", (), {"config": FalconConfig()})())
