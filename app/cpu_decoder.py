@@ -18,13 +18,14 @@ that it picks the same tokens as transformers on a random model.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 
 def supports(config: Any) -> bool:
@@ -40,24 +41,35 @@ def supports(config: Any) -> bool:
     )
 
 
-def _linear(weight: torch.Tensor, int8: bool) -> nn.Module:
-    layer = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
-    layer.weight.data = weight.detach().float().clone()
-    if not int8:
-        return layer
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+class _Int8Linear:
+    """y = x·Wᵀ with W in int8, one symmetric scale per output row, x quantised on the fly (fbgemm)."""
 
-    return quantize_dynamic(nn.Sequential(layer), {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)[0]
+    def __init__(self, weight: torch.Tensor) -> None:
+        scales = (weight.abs().amax(dim=1) / 127.5).clamp(min=torch.finfo(torch.float32).eps)
+        zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
+        quantized = torch.quantize_per_channel(weight, scales.double(), zero_points, 0, torch.qint8)
+        self.packed = torch.ops.quantized.linear_prepack(quantized, None)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        # reduce_range: activations in 7 bits, as torch's dynamic int8 Linear does, so fbgemm cannot overflow
+        return torch.ops.quantized.linear_dynamic(x, self.packed, True)
+
+
+def _linear(weight: torch.Tensor, int8: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    weight = weight.detach().float()
+    if int8:
+        return _Int8Linear(weight)
+    return functools.partial(F.linear, weight=weight.clone())
 
 
 @dataclass
 class _Layer:
     attn_norm: torch.Tensor
-    qkv: nn.Module
-    out: nn.Module
+    qkv: Callable[[torch.Tensor], torch.Tensor]
+    out: Callable[[torch.Tensor], torch.Tensor]
     mlp_norm: torch.Tensor
-    gate_up: nn.Module
-    down: nn.Module
+    gate_up: Callable[[torch.Tensor], torch.Tensor]
+    down: Callable[[torch.Tensor], torch.Tensor]
 
 
 class CpuDecoder:
@@ -76,23 +88,24 @@ class CpuDecoder:
         self.inv_freq = 1.0 / theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32) / self.head_dim)
         inner = model.model
         self.embed = inner.embed_tokens.weight.detach().float()
-        self.layers = []
-        for layer in inner.layers:
-            attn, mlp = layer.self_attn, layer.mlp
-            q, k = self._pairs_adjacent(attn.q_proj.weight), self._pairs_adjacent(attn.k_proj.weight)
-            self.layers.append(
-                _Layer(
-                    attn_norm=layer.input_layernorm.weight.detach().float(),
-                    qkv=_linear(torch.cat([q, k, attn.v_proj.weight]), int8),
-                    out=_linear(attn.o_proj.weight, int8),
-                    mlp_norm=layer.post_attention_layernorm.weight.detach().float(),
-                    gate_up=_linear(torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]), int8),
-                    down=_linear(mlp.down_proj.weight, int8),
-                )
-            )
+        # Quantising and packing ~120 matrices takes seconds at start-up; torch does it outside the GIL.
+        with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
+            self.layers = list(pool.map(lambda layer: self._layer(layer, int8), inner.layers))
+            self.lm_head = _linear(model.lm_head.weight, int8)
         self.norm = inner.norm.weight.detach().float()
-        self.lm_head = _linear(model.lm_head.weight, int8)
         self.rotated = (self.heads + self.kv_heads) * self.head_dim  # q and k lead the fused output
+
+    def _layer(self, layer: Any, int8: bool) -> _Layer:
+        attn, mlp = layer.self_attn, layer.mlp
+        q, k = self._pairs_adjacent(attn.q_proj.weight), self._pairs_adjacent(attn.k_proj.weight)
+        return _Layer(
+            attn_norm=layer.input_layernorm.weight.detach().float(),
+            qkv=_linear(torch.cat([q, k, attn.v_proj.weight]), int8),
+            out=_linear(attn.o_proj.weight, int8),
+            mlp_norm=layer.post_attention_layernorm.weight.detach().float(),
+            gate_up=_linear(torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]), int8),
+            down=_linear(mlp.down_proj.weight, int8),
+        )
 
     def _pairs_adjacent(self, weight: torch.Tensor) -> torch.Tensor:
         """Rows of a q or k projection reordered per head: transformers rotates dims (i, i + d/2) together,

@@ -33,8 +33,10 @@ def verify_adapter(path: Path) -> dict[str, Any]:
 def marker_token_ids(tokenizer: Any) -> frozenset[int]:
     """Ids whose text could begin a stop string (all start with "<" or a newline)."""
     ids = range(len(tokenizer))
-    return frozenset(i for i, text in zip(ids, tokenizer.batch_decode([[i] for i in ids]), strict=True)
-                     if "<" in text or "\n" in text)  # fmt: skip
+    backend = getattr(tokenizer, "backend_tokenizer", None)  # fast tokenizers decode in Rust, ~10x sooner
+    texts = (backend.decode_batch([[i] for i in ids], skip_special_tokens=False) if backend is not None
+             else tokenizer.batch_decode([[i] for i in ids]))  # fmt: skip
+    return frozenset(i for i, text in zip(ids, texts, strict=True) if "<" in text or "\n" in text)
 
 
 class _RowStopper:

@@ -115,3 +115,23 @@ def test_int4_refuses_a_width_the_kernel_cannot_take():
 
     with pytest.raises(ValueError, match="group size"):
         group_size_for(100)
+
+
+def test_marker_tokens_are_those_that_could_begin_a_stop_string():
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    from app.local_generator import marker_token_ids
+
+    vocab = {"hello": 0, "<human": 1, "world": 2, "\n": 3, "<unk>": 4}
+    fast = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<unk>")))
+    assert marker_token_ids(fast) == {1, 3, 4}
+
+    class Slow:  # no Rust backend: decoded one by one
+        def __len__(self) -> int:
+            return 3
+
+        def batch_decode(self, ids):
+            return [["a", "b<", "c\n"][i[0]] for i in ids]
+
+    assert marker_token_ids(Slow()) == {1, 2}
