@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.corpus import Passage, load_corpus
-from app.prompt import Turn, build_prompt
+from app.prompt import Turn, build_prompt, ends_cleanly
 from app.retriever import Context, Hint, Retriever
 
 
@@ -40,3 +40,16 @@ def ground(question: str, retriever: Retriever | None, history: tuple[Turn, ...]
     query = " ".join([t.question for t in history[-1:]] + [question])
     context = retriever.context(query)
     return Grounded(build_prompt(question, context.text, history), context)
+
+
+def readable(generated: str, context: Context) -> tuple[str, bool]:
+    """What the visitor reads: the generated answer if it ends cleanly, else the best retrieved sentence.
+
+    A small model sometimes stops mid-sentence (the token budget, a deadline) or produces nothing usable;
+    the first context sentence (the closest verified answer, or the best passage sentence) is correct and
+    complete. Returns (text, whether it is the fallback).
+    """
+    if ends_cleanly(generated):
+        return generated, False
+    fallback = next((s for s in context.sentences if ends_cleanly(s)), None)
+    return (fallback, True) if fallback else (generated, False)

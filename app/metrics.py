@@ -18,6 +18,9 @@ class Metrics:
         )  # fmt: skip
         self.queue_depth = Gauge("kiosk_queue_depth", "Generation requests waiting or running", registry=self.registry)
         self.tokens = Counter("kiosk_tokens_generated_total", "Tokens generated", registry=self.registry)
+        self.fallbacks = Counter("kiosk_generation_fallbacks_total",
+                                 "Generated answers replaced by a retrieved sentence (unfinished)",
+                                 registry=self.registry)  # fmt: skip
         self.batches = Histogram("kiosk_generation_batch_size", "Requests per generation batch",
                                  buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)  # fmt: skip
 

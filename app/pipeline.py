@@ -15,7 +15,7 @@ from app.curated import CuratedAnswer
 from app.faq import FAQ
 from app.gate import RelevanceGate
 from app.generation import GenerationRequest
-from app.grounding import ground
+from app.grounding import ground, readable
 from app.matcher import PhraseMatcher
 from app.metrics import Metrics
 from app.prompt import Turn
@@ -123,7 +123,10 @@ class Kiosk:
         request = GenerationRequest(grounded.prompt, self.s.max_new_tokens,
                                     time.monotonic() + self.s.request_timeout_s, on_text)  # fmt: skip
         result = await self.s.worker.submit(request)
-        answer.answer, answer.route, answer.tokens = result.text, "generated", result.tokens
+        text, fell_back = readable(result.text, grounded.context)
+        answer.answer, answer.route, answer.tokens = text, "generated", result.tokens
+        if fell_back:
+            self.s.metrics.fallbacks.inc()
         answer.sources = grounded.context.passages
         self.s.metrics.tokens.inc(result.tokens)
         if result.finish in ("deadline", "cancelled") and not result.text:

@@ -82,17 +82,20 @@ def write_eval_report(results: dict[str, tuple[Scores, list[str]]], pairs: list[
         f"(best evaluation loss {manifest.get('metrics', {}).get('best_eval_loss', 'n/a')}).",
         "",
         "Key-fact accuracy is the share of the reference answer's numbers and names (case- and accent-folded) "
-        "found in the generated answer. A clean ending means no turn marker and a finished last sentence.",
+        "found in the generated answer. A clean ending means no turn marker and a finished last sentence. "
+        "Answers are scored as the service shows them, with int8 weights as served: an answer that does not end "
+        "cleanly is replaced by the best retrieved sentence (`app.grounding.readable`); the last column counts "
+        "those replacements, so the model's own share of clean endings is 1 − fallbacks / n.",
         "",
-        "| variant | mean sentence BLEU | corpus BLEU | ROUGE-L | key-fact accuracy | clean endings |",
-        "|---|---|---|---|---|---|",
+        "| variant | mean sentence BLEU | corpus BLEU | ROUGE-L | key-fact accuracy | clean endings | fallbacks |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, (s, _) in results.items():
         lines.append(f"| {name} | {s.mean_sentence_bleu:.3f} | {s.corpus_bleu:.3f} | {s.rouge_l:.3f} | "
-                     f"{s.key_fact_accuracy:.3f} | {s.clean_endings:.3f} |")  # fmt: skip
+                     f"{s.key_fact_accuracy:.3f} | {s.clean_endings:.3f} | {s.fallbacks} / {s.n} |")  # fmt: skip
     lines += [
-        f"| student report, base (BLEU on argmax logits) | {REPORT_BLEU['base']:.3f} | | | | |",
-        f"| student report, fine-tuned (BLEU on argmax logits) | {REPORT_BLEU['fine-tuned']:.3f} | | | | |",
+        f"| student report, base (BLEU on argmax logits) | {REPORT_BLEU['base']:.3f} | | | | | |",
+        f"| student report, fine-tuned (BLEU on argmax logits) | {REPORT_BLEU['fine-tuned']:.3f} | | | | | |",
         "",
         "The student report's BLEU compared argmax logits under teacher forcing with the reference, which is "
         "far easier than scoring free generation; ours scores what a visitor would read.",

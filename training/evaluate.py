@@ -21,7 +21,7 @@ from typing import Any
 
 from app.artifacts import sha256_files
 from app.generation import GenerationRequest
-from app.grounding import build_retriever, ground
+from app.grounding import Grounded, build_retriever, ground, readable
 from app.local_generator import LocalGenerator
 from training import qa
 from training.config import load_config
@@ -42,20 +42,27 @@ def generate(generator: LocalGenerator, prompts: list[str], max_new_tokens: int,
     return answers
 
 
-def prompts_for(pairs: list[qa.QAPair], config: FinetuneConfig, retrieval: bool) -> list[str]:
+def grounded_for(pairs: list[qa.QAPair], config: FinetuneConfig, retrieval: bool) -> list[Grounded]:
     """Test prompts built as serving builds them; retrieval hints come from the training pairs only."""
     retriever = build_retriever(config.corpus, [config.train_csv]) if retrieval else None
-    return [ground(p.question, retriever).prompt for p in pairs]
+    return [ground(p.question, retriever) for p in pairs]
 
 
-def append_run(row: dict[str, Any]) -> None:
-    RUNS_CSV.parent.mkdir(parents=True, exist_ok=True)
-    new = not RUNS_CSV.exists()
-    with RUNS_CSV.open("a", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+def append_run(row: dict[str, Any], path: Path = RUNS_CSV) -> None:
+    """One row per run; a new column (a metric added later) rewrites the header, earlier rows keep blanks."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    fields = list(row)
+    if path.exists():
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            fields = list(reader.fieldnames or []) + [k for k in row if k not in (reader.fieldnames or [])]
+    rows.append(row)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,11 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         if with_adapter not in loaded:
             loaded[with_adapter] = LocalGenerator.load(
                 config.base_model, config.out_dir if with_adapter else None, quantize_4bit=config.quantize_4bit,
-                cpu_int8=False, cache_dir=Path("models/base"),
+                cpu_int8=True, cache_dir=Path("models/base"),  # as served
             )  # fmt: skip
         start = time.monotonic()
-        answers = generate(loaded[with_adapter], prompts_for(pairs, config, retrieval), args.max_new_tokens)
-        scores = score(references, answers)
+        grounded = grounded_for(pairs, config, retrieval)
+        generated = generate(loaded[with_adapter], [g.prompt for g in grounded], args.max_new_tokens)
+        # What a visitor reads: an unfinished answer is replaced by the best retrieved sentence (app.grounding).
+        served = [readable(text, g.context) for text, g in zip(generated, grounded, strict=True)]
+        answers = [text for text, _ in served]
+        scores = score(references, answers, fallbacks=sum(fell_back for _, fell_back in served))
         results[variant] = (scores, answers)
         log.info("%s: %s (%.0fs)", variant, scores, time.monotonic() - start)
         append_run({"time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

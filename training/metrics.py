@@ -34,9 +34,11 @@ class Scores:
     key_fact_accuracy: float
     clean_endings: float
     n: int
+    fallbacks: int = 0
+    """Answers that did not end cleanly and were replaced by a retrieved sentence, as the service does."""
 
 
-def score(references: list[str], generated: list[str]) -> Scores:
+def score(references: list[str], generated: list[str], fallbacks: int = 0) -> Scores:
     import sacrebleu
     from rouge_score import rouge_scorer
 
@@ -53,4 +55,5 @@ def score(references: list[str], generated: list[str]) -> Scores:
         key_fact_accuracy=round(sum(accuracies) / max(len(accuracies), 1), 4),
         clean_endings=round(sum(ends_cleanly(g) for g in generated) / n, 4),
         n=n,
+        fallbacks=fallbacks,
     )

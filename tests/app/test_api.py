@@ -44,6 +44,15 @@ def test_generated_answer_for_a_new_related_question(client, fake):
     assert len(body["request_id"]) == 32 and len(body["session_id"]) == 32
 
 
+def test_an_unfinished_generated_answer_is_replaced_by_the_best_retrieved_sentence(client, fake):
+    fake.text = "Ho Chi Minh loved the sea and the fishermen of"  # cut off mid-sentence
+    body = client.post("/api/v1/ask", json={"question": NOVEL_RELATED}).json()
+    assert body["route"] == "generated" and fake.calls == 1
+    assert body["answer"] != fake.text and body["answer"].endswith((".", "!", "?"))
+    metrics = client.get("/metrics").text
+    assert "kiosk_generation_fallbacks_total 1.0" in metrics
+
+
 @pytest.mark.parametrize(
     "payload",
     [{"question": ""}, {"question": "   "}, {"question": "x" * 501}, {"question": "who\x00was he"}, {},

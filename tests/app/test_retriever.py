@@ -39,3 +39,14 @@ def test_hints_pull_a_paraphrase_to_its_passage():
     assert plain.search("what was his dad's job") == []
     hinted = Retriever(passages, [Hint("what job did his dad have", "A Confucian scholar.", ("p1",))])
     assert hinted.search("what was his dad's job")[0][0].id == "p1"
+
+
+def test_readable_keeps_a_clean_answer_and_replaces_an_unfinished_one():
+    from app.grounding import readable
+    from app.retriever import Context
+
+    context = Context(["He was born in 1890", "He was born in Kim Liên in 1890."], [], [])
+    assert readable("He was born in 1890.", context) == ("He was born in 1890.", False)
+    assert readable("He was born in", context) == ("He was born in Kim Liên in 1890.", True)
+    assert readable("", context) == ("He was born in Kim Liên in 1890.", True)
+    assert readable("He was born in", Context([], [], [])) == ("He was born in", False)

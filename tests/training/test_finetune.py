@@ -124,3 +124,16 @@ def test_the_config_presets_load():
     falcon = load_config(FinetuneConfig, ROOT / "training/configs/falcon-7b-qlora.yaml")
     assert (falcon.lora_r, falcon.lora_alpha, falcon.lora_dropout, falcon.freeze_layers) == (64, 16, 0.1, 16)
     assert falcon.quantize_4bit and falcon.optim == "paged_adamw_32bit"
+
+
+def test_a_run_with_a_new_metric_extends_the_runs_table(tmp_path):
+    import csv
+
+    from training.evaluate import append_run
+
+    path = tmp_path / "runs.csv"
+    append_run({"variant": "a", "bleu": 0.1}, path)
+    append_run({"variant": "b", "bleu": 0.2, "fallbacks": 3}, path)
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows == [{"variant": "a", "bleu": "0.1", "fallbacks": ""}, {"variant": "b", "bleu": "0.2", "fallbacks": "3"}]
