@@ -13,7 +13,7 @@ from app.artifacts import ArtifactError, read_manifest, verify_file
 from app.cpu_decoder import CpuDecoder, supports
 from app.generation import GenerationRequest, GenerationResult, TextStream
 from app.modeling import load_base, prepare_for_serving
-from app.prompt import clean_answer
+from app.prompt import STOP_STRINGS, clean_answer
 
 log = logging.getLogger(__name__)
 ADAPTER_MANIFEST = "adapter_manifest.json"
@@ -43,7 +43,8 @@ class _RowStopper:
     """A StoppingCriteria that decides per row: stop strings, cancellation, deadline, per-request budget.
 
     Decoding a row's text every step costs milliseconds at batch 32, so a row is decoded only when it
-    streams to a visitor or when its newest token could start a stop string.
+    streams to a visitor, or while a stop string could be under way: from a token that could begin one
+    until as many tokens later as the longest stop string has characters (every token adds at least one).
     """
 
     def __init__(self, requests: list[GenerationRequest], tokenizer: Any, prompt_width: int,
@@ -53,7 +54,8 @@ class _RowStopper:
         self.prompt_width = prompt_width
         self.markers = markers
         self.streams = [TextStream(r) for r in requests]
-        self._suspect = [False] * len(requests)
+        self._window = max(len(s) for s in STOP_STRINGS)
+        self._suspect_until = [-1] * len(requests)  # the last step at which the row must still be decoded
 
     def __call__(self, input_ids: torch.Tensor, scores: Any = None, **kwargs: Any) -> torch.Tensor:
         now = time.monotonic()
@@ -61,9 +63,10 @@ class _RowStopper:
         last = input_ids[:, -1].tolist()
         done = []
         for i, (request, stream) in enumerate(zip(self.requests, self.streams, strict=True)):
-            self._suspect[i] = self._suspect[i] or last[i] in self.markers
+            if last[i] in self.markers:
+                self._suspect_until[i] = n_new + self._window
             stopped = False
-            if request.on_text is not None or self._suspect[i]:
+            if request.on_text is not None or n_new <= self._suspect_until[i]:
                 raw = self.tokenizer.decode(input_ids[i, self.prompt_width :], skip_special_tokens=True)
                 stopped = stream.update(raw)
             done.append(

@@ -135,3 +135,34 @@ def test_marker_tokens_are_those_that_could_begin_a_stop_string():
             return [["a", "b<", "c\n"][i[0]] for i in ids]
 
     assert marker_token_ids(Slow()) == {1, 2}
+
+
+def test_row_stopper_decodes_only_near_a_possible_stop_string():
+    import time as _time
+
+    from app.generation import GenerationRequest
+    from app.local_generator import _RowStopper
+    from app.prompt import STOP_STRINGS
+
+    pieces = ["He", " was", " born", ".", "<", "hum", "an", ">:", " again"]
+
+    class Tok:
+        decoded = 0
+
+        def decode(self, ids, skip_special_tokens=True):
+            Tok.decoded += 1
+            return "".join(pieces[i] for i in ids.tolist())
+
+    # row 0: a lone "<" (no stop string follows), 15 plain tokens, then "<human"; row 1: plain text only
+    rows = [[4] + [1, 2, 3] * 5 + [4, 5, 6], [0, 1, 2, 3] * 4 + [0, 1, 2]]
+    requests = [GenerationRequest("p", 40, _time.monotonic() + 60) for _ in rows]
+    stopper = _RowStopper(requests, Tok(), prompt_width=1, markers=frozenset({4}))
+    done = None
+    for step in range(1, len(rows[0]) + 1):
+        done = stopper(torch.tensor([[9] + r[:step] for r in rows]))
+        if bool(done[0]):
+            break
+    assert done is not None and done.tolist() == [True, False]
+    assert step == 19  # "<human" (a stop string) is complete
+    window = max(len(s) for s in STOP_STRINGS)
+    assert Tok.decoded == (1 + window) + 3  # the window after each "<", then steps 17-19; row 1 never
