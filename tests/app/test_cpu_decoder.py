@@ -90,3 +90,17 @@ def test_other_architectures_stay_with_generate(llama):
     assert not supports(scaled)
     with pytest.raises(ValueError, match="does not reproduce"):
         CpuDecoder(type("M", (), {"config": FalconConfig()})())
+
+
+def test_prompts_run_in_float32_even_with_int8_weights(llama):
+    """int8 with one activation scale for a whole prompt damaged answers (see app.cpu_decoder._Linear)."""
+    ids, mask = left_padded()
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    causal = torch.ones(7, 7, dtype=torch.bool).tril()
+    prefill = (causal & mask.bool()[:, None, None, :]) | torch.eye(7, dtype=torch.bool)
+    logits = []
+    for int8 in (False, True):
+        decoder = CpuDecoder(llama, int8=int8)
+        cache = [(torch.zeros(3, 2, 8, 16), torch.zeros(3, 2, 8, 16)) for _ in decoder.layers]
+        logits.append(decoder._forward(ids, positions, cache, 0, prefill))
+    torch.testing.assert_close(logits[1], logits[0])
