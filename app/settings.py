@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     adapter_dir: Path | None = Path("models/adapters/smollm2-135m-hcm")
     quantize_4bit: bool = True  # on CUDA only; the CPU always runs full precision
     gpu_int4_kernel: bool = False  # on CUDA: adapter folded into int4 weights for PyTorch's int4 matmul
-    cpu_int8: bool = True  # dynamic int8 matmuls on the CPU (adapter merged first)
+    cpu_int8: bool = True  # int8 matmuls for decoding steps on the CPU (adapter merged; prompts in float32)
     base_cache_dir: Path = Path("models/base")
     openai_base_url: str = "http://vllm:8000/v1"
     openai_model: str = "hcm-adapter"
