@@ -32,7 +32,7 @@ def supports(config: Any) -> bool:
     rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
     return (
         getattr(config, "model_type", None) == "llama"
-        and rope.get("rope_type", "default") == "default"
+        and rope.get("rope_type", rope.get("type", "default")) == "default"
         and not getattr(config, "attention_bias", False)
         and not getattr(config, "mlp_bias", False)
         and getattr(config, "hidden_act", None) == "silu"
@@ -127,16 +127,18 @@ class CpuDecoder:
         return torch.polar(torch.ones(()), positions.float()[..., None, None] * self.inv_freq)
 
     def _forward(self, ids: torch.Tensor, positions: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]],
-                 start: int, mask: torch.Tensor) -> torch.Tensor:  # fmt: skip
-        """Logits of the last position; keys and values of `ids` are written to the cache at `start`."""
+                 start: int, mask: torch.Tensor, decoding: bool = False) -> torch.Tensor:  # fmt: skip
+        """Logits of the last position; keys and values of `ids` are written to the cache at `start`.
+
+        `decoding`: a decoding step (int8 matmuls, see `_Linear`), not a prompt (float32, even of one token).
+        """
         batch, width = ids.shape
-        step = width == 1  # a decoding step: int8 matmuls (see _Linear)
         end = start + width
         x = F.embedding(ids, self.embed)
         rotation = self._rotary(positions)
         mask = torch.zeros(mask.shape).masked_fill_(~mask, float("-inf"))  # once, not in every layer
         for layer, (keys, values) in zip(self.layers, cache, strict=True):
-            qkv = layer.qkv(self._rms(x, layer.attn_norm), step)
+            qkv = layer.qkv(self._rms(x, layer.attn_norm), decoding)
             pairs = torch.view_as_complex(qkv[..., : self.rotated].reshape(batch, width, -1, self.head_dim // 2, 2))
             qk = torch.view_as_real(pairs * rotation).reshape(batch, width, -1, self.head_dim).transpose(1, 2)
             q = qk[:, : self.heads]
@@ -145,10 +147,10 @@ class CpuDecoder:
             attended = F.scaled_dot_product_attention(
                 q, keys[:, :, :end], values[:, :, :end], attn_mask=mask, enable_gqa=self.kv_heads != self.heads
             )
-            x = x + layer.out(attended.transpose(1, 2).reshape(batch, width, -1), step)
-            gate, up = layer.gate_up(self._rms(x, layer.mlp_norm), step).chunk(2, dim=-1)
-            x = x + layer.down(F.silu(gate) * up, step)
-        return self.lm_head(self._rms(x[:, -1], self.norm), step)
+            x = x + layer.out(attended.transpose(1, 2).reshape(batch, width, -1), decoding)
+            gate, up = layer.gate_up(self._rms(x, layer.mlp_norm), decoding).chunk(2, dim=-1)
+            x = x + layer.down(F.silu(gate) * up, decoding)
+        return self.lm_head(self._rms(x[:, -1], self.norm), decoding)
 
     @torch.inference_mode()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int,
@@ -180,5 +182,5 @@ class CpuDecoder:
             real[:, width + step] = True
             position = position + 1
             keys_seen = real[:, None, None, : width + step + 1]
-            logits = self._forward(token[:, None], position, cache, width + step, keys_seen)
+            logits = self._forward(token[:, None], position, cache, width + step, keys_seen, decoding=True)
         return ids

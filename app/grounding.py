@@ -43,11 +43,12 @@ def ground(question: str, retriever: Retriever | None, history: tuple[Turn, ...]
 
 
 def readable(generated: str, context: Context) -> tuple[str, bool]:
-    """What the visitor reads: the generated answer if it ends cleanly, else the best retrieved sentence.
+    """What the visitor reads: the generated answer if it ends cleanly, else the first complete context sentence.
 
-    A small model sometimes stops mid-sentence (the token budget, a deadline) or produces nothing usable;
-    the first context sentence (the closest verified answer, or the best passage sentence) is correct and
-    complete. Returns (text, whether it is the fallback).
+    A small model sometimes stops mid-sentence (the token budget, a deadline) or produces nothing usable.
+    The context lists the closest verified answers first, then passage sentences in reading order: the
+    fallback is verified text about the nearest question, complete, though it may answer a neighbouring
+    question rather than this one. Returns (text, whether it is the fallback).
     """
     if ends_cleanly(generated):
         return generated, False

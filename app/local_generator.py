@@ -31,12 +31,18 @@ def verify_adapter(path: Path) -> dict[str, Any]:
 
 
 def marker_token_ids(tokenizer: Any) -> frozenset[int]:
-    """Ids whose text could begin a stop string (all start with "<" or a newline)."""
+    """Ids whose text could begin a stop string (all start with "<" or a newline).
+
+    Special tokens (end of answer, padding) are left out: rows are decoded without them, so they add no text.
+    """
     ids = range(len(tokenizer))
+    special = set(getattr(tokenizer, "all_special_ids", ()))
     backend = getattr(tokenizer, "backend_tokenizer", None)  # fast tokenizers decode in Rust, ~10x sooner
     texts = (backend.decode_batch([[i] for i in ids], skip_special_tokens=False) if backend is not None
              else tokenizer.batch_decode([[i] for i in ids]))  # fmt: skip
-    return frozenset(i for i, text in zip(ids, texts, strict=True) if "<" in text or "\n" in text)
+    return frozenset(
+        i for i, text in zip(ids, texts, strict=True) if ("<" in text or "\n" in text) and i not in special
+    )
 
 
 class _RowStopper:
@@ -56,6 +62,7 @@ class _RowStopper:
         self.streams = [TextStream(r) for r in requests]
         self._window = max(len(s) for s in STOP_STRINGS)
         self._suspect_until = [-1] * len(requests)  # the last step at which the row must still be decoded
+        self._done = [False] * len(requests)  # a finished row is only padded from then on: no more decoding
 
     def __call__(self, input_ids: torch.Tensor, scores: Any = None, **kwargs: Any) -> torch.Tensor:
         now = time.monotonic()
@@ -63,15 +70,19 @@ class _RowStopper:
         last = input_ids[:, -1].tolist()
         done = []
         for i, (request, stream) in enumerate(zip(self.requests, self.streams, strict=True)):
+            if self._done[i]:
+                done.append(True)
+                continue
             if last[i] in self.markers:
                 self._suspect_until[i] = n_new + self._window
             stopped = False
             if request.on_text is not None or n_new <= self._suspect_until[i]:
                 raw = self.tokenizer.decode(input_ids[i, self.prompt_width :], skip_special_tokens=True)
                 stopped = stream.update(raw)
-            done.append(
+            self._done[i] = (
                 stopped or request.cancelled.is_set() or now >= request.deadline or n_new >= request.max_new_tokens
             )
+            done.append(self._done[i])
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
@@ -104,9 +115,10 @@ class LocalGenerator:
         model = prepare_for_serving(model, merge=merge, compile_decoding=compile_decoding and cuda,
                                     int4_kernel=int4_kernel and cuda)  # fmt: skip
         decoder = None
-        if not cuda and supports(model.config):
+        if not cuda and supports(model.config) and not any(hasattr(m, "lora_A") for m in model.modules()):
             # Decoding on the CPU is bound by Python overhead and by reading the weights: a lean loop, and
-            # int8 weights read 4x fewer bytes than float32 (benchmarks/README.md, CPU).
+            # int8 weights read 4x fewer bytes than float32 (benchmarks/README.md, CPU). It needs the plain
+            # model: an unmerged adapter (merge=False) stays with `generate`.
             decoder = CpuDecoder(model, int8=cpu_int8)
         elif cpu_int8 and not cuda:
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)

@@ -123,11 +123,11 @@ class Kiosk:
         request = GenerationRequest(grounded.prompt, self.s.max_new_tokens,
                                     time.monotonic() + self.s.request_timeout_s, on_text)  # fmt: skip
         result = await self.s.worker.submit(request)
+        self.s.metrics.tokens.inc(result.tokens)
+        if result.finish in ("deadline", "cancelled") and not result.text:
+            raise TimeoutError(f"generation stopped ({result.finish}) before any text")
         text, fell_back = readable(result.text, grounded.context)
         answer.answer, answer.route, answer.tokens = text, "generated", result.tokens
         if fell_back:
             self.s.metrics.fallbacks.inc()
         answer.sources = grounded.context.passages
-        self.s.metrics.tokens.inc(result.tokens)
-        if result.finish in ("deadline", "cancelled") and not result.text:
-            raise TimeoutError(f"generation stopped ({result.finish}) before any text")

@@ -83,9 +83,10 @@ def write_eval_report(results: dict[str, tuple[Scores, list[str]]], pairs: list[
         "",
         "Key-fact accuracy is the share of the reference answer's numbers and names (case- and accent-folded) "
         "found in the generated answer. A clean ending means no turn marker and a finished last sentence. "
-        "Answers are scored as the service shows them (float32 prompts, int8 decoding steps): an answer that "
-        "does not end cleanly is replaced by the best retrieved sentence (`app.grounding.readable`); the last "
-        "column counts those replacements, so the model's own share of clean endings is 1 − fallbacks / n.",
+        "Answers are scored as the service shows them on the CPU (float32 prompts, int8 decoding steps): an "
+        "answer that does not end cleanly is replaced by the first complete retrieved sentence (the closest "
+        "verified answer, else a passage sentence; `app.grounding.readable`); the last column counts those "
+        "replacements, so the model's own share of clean endings is clean endings − fallbacks / n.",
         "",
         "| variant | mean sentence BLEU | corpus BLEU | ROUGE-L | key-fact accuracy | clean endings | fallbacks |",
         "|---|---|---|---|---|---|---|",

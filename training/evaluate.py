@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import io
 import json
 import logging
 import sys
@@ -19,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from app.artifacts import sha256_files
+from app.artifacts import atomic_write_text, sha256_files
 from app.generation import GenerationRequest
 from app.grounding import Grounded, build_retriever, ground, readable
 from app.local_generator import LocalGenerator
@@ -59,10 +60,11 @@ def append_run(row: dict[str, Any], path: Path = RUNS_CSV) -> None:
             rows = list(reader)
             fields = list(reader.fieldnames or []) + [k for k in row if k not in (reader.fieldnames or [])]
     rows.append(row)
-    with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=fields, restval="", extrasaction="ignore")  # a ragged row loses
+    writer.writeheader()  # only its unnamed extra cells, never the file
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())  # a crash mid-write leaves the old table whole
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.monotonic()
         grounded = grounded_for(pairs, config, retrieval)
         generated = generate(loaded[with_adapter], [g.prompt for g in grounded], args.max_new_tokens)
-        # What a visitor reads: an unfinished answer is replaced by the best retrieved sentence (app.grounding).
+        # What a visitor reads: an unfinished answer is replaced by a retrieved sentence (app.grounding.readable).
         served = [readable(text, g.context) for text, g in zip(generated, grounded, strict=True)]
         answers = [text for text, _ in served]
         scores = score(references, answers, fallbacks=sum(fell_back for _, fell_back in served))

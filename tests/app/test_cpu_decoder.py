@@ -69,7 +69,6 @@ def test_rows_end_at_eos_or_when_stop_says_so(llama):
             end = min(end, 2)  # `stop` ends row 1 after two new tokens
         assert ours[:end] == unstopped[:end]
         assert set(ours[end:]) <= {PAD}
-    assert len(out[0]) <= 6
 
 
 def test_int8_decoding_stays_close_to_float(llama):

@@ -137,3 +137,15 @@ def test_a_run_with_a_new_metric_extends_the_runs_table(tmp_path):
     with path.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     assert rows == [{"variant": "a", "bleu": "0.1", "fallbacks": ""}, {"variant": "b", "bleu": "0.2", "fallbacks": "3"}]
+
+
+def test_a_ragged_runs_table_is_rewritten_without_losing_rows(tmp_path):
+    import csv
+
+    from training.evaluate import append_run
+
+    path = tmp_path / "runs.csv"
+    path.write_text("variant,bleu\na,0.1\nb,0.2,stray\n", encoding="utf-8")
+    append_run({"variant": "c", "bleu": 0.3}, path)
+    with path.open(encoding="utf-8", newline="") as f:
+        assert [r["variant"] for r in csv.DictReader(f)] == ["a", "b", "c"]
