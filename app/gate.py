@@ -60,17 +60,64 @@ class MentionsHim(TransformerMixin, BaseEstimator):
         return 1.0 if "hcmperson" in gate_text(question).split() else 0.0
 
 
-def build_pipeline(c: float = 4.0, seed: int = 0) -> Pipeline:
-    """Word n-grams for meaning, character n-grams so typos and missing accents still match, and whether
-    the question names him."""
-    features = FeatureUnion(
-        [
-            ("words", TfidfVectorizer(preprocessor=gate_text, ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
-            ("chars", TfidfVectorizer(preprocessor=gate_text, analyzer="char_wb", ngram_range=(2, 5), min_df=2,
-                                      sublinear_tf=True, max_features=150_000)),
-            ("names_him", MentionsHim()),
-        ]
-    )  # fmt: skip
+class KnowledgeCoverage(TransformerMixin, BaseEstimator):
+    """One feature: how well the museum's knowledge base covers the question's words.
+
+    The best BM25 score of any passage, per distinct content word of the question, as log(1 + s). The
+    errors were questions shaped like ours about things the museum does not tell (other leaders, other
+    wars); their words are rare or absent in the knowledge base. The passages are part of the fitted
+    artefact, so the feature is computed the same way wherever the gate is loaded.
+    """
+
+    def __init__(self, passages: tuple[str, ...] = (), k1: float = 1.5, b: float = 0.75) -> None:
+        self.passages = passages
+        self.k1 = k1
+        self.b = b
+
+    def fit(self, questions: list[str], y: Any = None) -> KnowledgeCoverage:
+        from app.retriever import terms
+
+        docs = [terms(p) for p in self.passages]
+        self.vocabulary_ = {t: i for i, t in enumerate(sorted({t for d in docs for t in d}))}
+        df = Counter(t for d in docs for t in set(d))
+        n, mean_length = len(docs), max(1.0, sum(len(d) for d in docs) / max(1, len(docs)))
+        rows, cols, values = [], [], []
+        for row, doc in enumerate(docs):
+            norm = self.k1 * (1 - self.b + self.b * len(doc) / mean_length)
+            for term, tf in Counter(doc).items():
+                idf = math.log((n - df[term] + 0.5) / (df[term] + 0.5) + 1)  # never negative
+                rows.append(row)
+                cols.append(self.vocabulary_[term])
+                values.append(idf * tf * (self.k1 + 1) / (tf + norm))
+        self.weights_ = sp.csc_matrix((values, (rows, cols)), shape=(n, len(self.vocabulary_)))
+        return self
+
+    def transform(self, questions: list[str]) -> sp.csr_matrix:
+        return sp.csr_matrix(np.array([[self.value(q)] for q in questions], dtype=np.float64).reshape(-1, 1))
+
+    def value(self, question: str) -> float:
+        from app.retriever import terms
+
+        asked = set(terms(question))
+        known = sorted(self.vocabulary_[t] for t in asked if t in self.vocabulary_)
+        if not known:
+            return 0.0
+        best = float(np.asarray(self.weights_[:, known].sum(axis=1)).max())
+        return math.log1p(best / len(asked))
+
+
+def build_pipeline(c: float = 4.0, seed: int = 0, passages: tuple[str, ...] = ()) -> Pipeline:
+    """Word n-grams for meaning, character n-grams so typos and missing accents still match, whether the
+    question names him, and (given the knowledge base's passages) how well the museum's texts cover it."""
+    parts: list[tuple[str, Any]] = [
+        ("words", TfidfVectorizer(preprocessor=gate_text, ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
+        ("chars", TfidfVectorizer(preprocessor=gate_text, analyzer="char_wb", ngram_range=(2, 5), min_df=2,
+                                  sublinear_tf=True, max_features=150_000)),
+        ("names_him", MentionsHim()),
+    ]  # fmt: skip
+    if passages:
+        parts.append(("coverage", KnowledgeCoverage(passages)))
+    features = FeatureUnion(parts)
     classifier = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=seed)
     return Pipeline([("features", features), ("classifier", classifier)])
 
@@ -82,7 +129,8 @@ def sklearn_minor(version: str) -> str:
 class LinearScorer:
     """The fitted pipeline's arithmetic for one question, without scikit-learn's per-call checks.
 
-    TF-IDF (sublinear tf, idf, l2 norm) per vectorizer, plus the weight of `MentionsHim`, dot product with
+    TF-IDF (sublinear tf, idf, l2 norm) per vectorizer, plus the weights of `MentionsHim` and
+    `KnowledgeCoverage`, dot product with
     the logistic regression's weights, sigmoid: the same numbers as `predict_proba`, about twenty times
     sooner for a single question.
     """
@@ -96,10 +144,14 @@ class LinearScorer:
         self.intercept = float(classifier.intercept_[0])
         self.parts = []
         self.names_him_weight = 0.0
+        self.coverage: tuple[KnowledgeCoverage, float] | None = None
         offset = 0
         for _, transformer in union.transformer_list:
             if isinstance(transformer, MentionsHim):
                 self.names_him_weight = float(weights[offset])
+                offset += 1
+            elif isinstance(transformer, KnowledgeCoverage):
+                self.coverage = (transformer, float(weights[offset]))
                 offset += 1
             elif isinstance(transformer, TfidfVectorizer):
                 n = len(transformer.vocabulary_)
@@ -114,6 +166,9 @@ class LinearScorer:
 
     def __call__(self, question: str) -> float:
         z = self.intercept + self.names_him_weight * MentionsHim.value(question)
+        if self.coverage is not None:
+            coverage, weight = self.coverage
+            z += weight * coverage.value(question)
         for analyzer, vocabulary, idf, weights, sublinear, norm in self.parts:
             counts = Counter(vocabulary[t] for t in analyzer(question) if t in vocabulary)
             if not counts:

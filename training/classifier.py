@@ -25,6 +25,7 @@ from sklearn.metrics import precision_recall_fscore_support
 from sklearn.pipeline import Pipeline
 
 from app.artifacts import atomic_write_bytes, atomic_write_json, sha256_file, sha256_files
+from app.corpus import load_corpus
 from app.gate import MANIFEST_FILE, MODEL_FILE, RelevanceGate, build_pipeline
 from training.config import load_config, to_dict
 from training.gate_data import Example, data_files, load_examples
@@ -49,6 +50,8 @@ class GateConfig:
     """Cost of turning away a visitor's real question."""
     hard_weight: float = 5.0
     """Training weight of the hand-written hard negatives and positives (general questions weigh 1)."""
+    corpus: Path | None = Path("data/corpus.jsonl")
+    """The knowledge base, for the coverage feature (`app.gate.KnowledgeCoverage`); none: no such feature."""
     out_dir: Path = Path("models/classifier")
     report: Path = Path("reports/classifier.md")
 
@@ -104,7 +107,9 @@ def train(config: GateConfig) -> RelevanceGate:
     log.info("training on %d questions (%d related)", len(texts), int(labels.sum()))
     weights = np.array([config.hard_weight if e.group in ("hard_negative", "hard_positive") else 1.0
                         for e in examples if e.split == "train"])  # fmt: skip
-    pipeline = build_pipeline(config.c, config.seed).fit(texts, labels, classifier__sample_weight=weights)
+    passages = tuple(p.text for p in load_corpus(config.corpus)) if config.corpus else ()
+    pipeline = build_pipeline(config.c, config.seed, passages)
+    pipeline.fit(texts, labels, classifier__sample_weight=weights)
     val_texts, val_labels = split_arrays(examples, "val")
     val_scores = pipeline.predict_proba(val_texts)[:, 1]
     threshold = choose_threshold(val_labels, val_scores, config)
@@ -121,7 +126,7 @@ def train(config: GateConfig) -> RelevanceGate:
         "sklearn_version": sklearn.__version__,
         "python_version": platform.python_version(),
         "threshold": round(threshold, 6),
-        "training_data_sha256": sha256_files(data_files()),
+        "training_data_sha256": sha256_files(data_files() + ([config.corpus] if config.corpus else [])),
         "config": to_dict(config),
         "counts": {s: int(sum(e.split == s for e in examples)) for s in ("train", "val", "test")},
         "metrics": {

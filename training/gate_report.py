@@ -112,7 +112,10 @@ def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> di
         f"scikit-learn {gate.manifest.get('sklearn_version')}.",
         "",
         "TF-IDF over word 1–2-grams and character 2–5-grams of the folded question (lower-case, Vietnamese "
-        "diacritics removed), logistic regression with `class_weight='balanced'`. The threshold is chosen on "
+        "diacritics removed), plus two single features: whether the question names him, and how well the "
+        "museum's knowledge base covers its words (best BM25 score of any passage per distinct content word; "
+        "`app.gate.KnowledgeCoverage`); logistic regression with `class_weight='balanced'`. Hard examples "
+        "weigh more in training. The threshold is chosen on "
         "the validation split to minimise "
         f"{gate.manifest['config']['cost_false_accept']} × false-accept rate + "
         f"{gate.manifest['config']['cost_false_refusal']} × false-refusal rate: an answered off-topic question "

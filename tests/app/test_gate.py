@@ -106,3 +106,25 @@ def test_the_names_him_feature_tells_the_man_from_the_city():
     assert MentionsHim.value("president ho famous quotes") == 1.0
     assert MentionsHim.value("best pho in Ho Chi Minh City?") == 0.0
     assert MentionsHim.value("ho xuan huong poems") == 0.0
+
+
+def test_knowledge_coverage_is_high_for_what_the_museum_tells_and_zero_for_unknown_words():
+    from app.gate import KnowledgeCoverage
+
+    passages = ("Ho Chi Minh read the Declaration of Independence in Ba Dinh Square on 2 September 1945.",
+                "He worked as a kitchen assistant in London and as a photo retoucher in Paris.",
+                "Ba Dinh Square lies in Hanoi.")  # fmt: skip
+    coverage = KnowledgeCoverage(passages).fit([])
+    declaration = coverage.value("who read the declaration of independence in 1945?")
+    assert declaration > coverage.value("when was the declaration read and where is paris?") > 0.0
+    assert coverage.value("best pho restaurant near the airport") == 0.0
+    assert coverage.transform(["declaration 1945", "pho"]).toarray().ravel().tolist()[1] == 0.0
+
+
+def test_the_shipped_gate_uses_the_knowledge_base():
+    from app.gate import KnowledgeCoverage, RelevanceGate
+
+    gate = RelevanceGate.load(ROOT / "models" / "classifier")
+    assert gate.scorer is not None and gate.scorer.coverage is not None
+    coverage, weight = gate.scorer.coverage
+    assert isinstance(coverage, KnowledgeCoverage) and len(coverage.passages) > 100 and weight > 0
