@@ -120,8 +120,8 @@ class LocalGenerator:
             # int8 weights read 4x fewer bytes than float32 (benchmarks/README.md, CPU). It needs the plain
             # model: an unmerged adapter (merge=False) stays with `generate`.
             decoder = CpuDecoder(model, int8=cpu_int8)
-        elif cpu_int8 and not cuda:
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        # Other models stay in float32 with `generate` on the CPU: torch's dynamic int8 would quantise whole
+        # prompts with one scale, which damaged answers (see app.cpu_decoder._Linear).
         model.eval()
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         log.info("local generator ready: %s%s%s", base_model, f" + {adapter_dir}" if adapter_dir else "",
