@@ -52,7 +52,7 @@ class _Linear:
     """
 
     def __init__(self, weight: torch.Tensor, int8: bool) -> None:
-        self.weight = weight.detach().float().clone()
+        self.weight = weight.detach().float()  # no copy: the loaded model is read, never written
         self.packed = None
         if int8:
             scales = (self.weight.abs().amax(dim=1) / 127.5).clamp(min=torch.finfo(torch.float32).eps)

@@ -68,10 +68,8 @@ class _RowStopper:
         now = time.monotonic()
         n_new = input_ids.shape[1] - self.prompt_width
         last = input_ids[:, -1].tolist()
-        done = []
         for i, (request, stream) in enumerate(zip(self.requests, self.streams, strict=True)):
             if self._done[i]:
-                done.append(True)
                 continue
             if last[i] in self.markers:
                 self._suspect_until[i] = n_new + self._window
@@ -82,8 +80,7 @@ class _RowStopper:
             self._done[i] = (
                 stopped or request.cancelled.is_set() or now >= request.deadline or n_new >= request.max_new_tokens
             )
-            done.append(self._done[i])
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+        return torch.tensor(self._done, dtype=torch.bool, device=input_ids.device)
 
 
 class LocalGenerator:
