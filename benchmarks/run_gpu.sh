@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything the device machine runs, in one call (see benchmarks/README.md):
-#   bash benchmarks/run_gpu.sh serving|training|tests|int4
+#   bash benchmarks/run_gpu.sh serving|training|tests|int4|nf4
 # Expects the wheels in .whl/ and SmolLM2's tokenizer in .bench/tokenizer (both carried).
 set -euo pipefail
 python3 -m pip install -q --no-index --no-deps --target "$HOME/site" .whl/*.whl
@@ -11,6 +11,9 @@ python3 -c "import torch, transformers, peft, bitsandbytes; print('torch', torch
 case "${1:-serving}" in
   tests)
     python3 -m pytest -q -p no:cacheprovider -m gpu tests/gpu ;;
+  nf4)
+    python3 -m pytest -q -p no:cacheprovider -m gpu tests/gpu/test_nf4_matmul.py
+    python3 -m benchmarks.diagnostics.nf4_matmul ${2:-} 2>&1 | tee "$OUT/nf4_matmul.log" ;;
   int4)
     python3 -m benchmarks.diagnostics.int4_matmul 2>&1 | tee "$OUT/int4_matmul.log" ;;
   serving)
