@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         for m in ROWS:
             x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
             with torch.inference_mode():
-                reference = (x.float() @ dequantised.float().T)
+                reference = x.float() @ dequantised.float().T
                 timings = {}
                 for config in grid(args.quick):
                     try:
