@@ -9,9 +9,11 @@ from typing import Any
 
 import torch
 
+from app import gpu_decoder
 from app.artifacts import ArtifactError, read_manifest, verify_file
 from app.cpu_decoder import CpuDecoder, supports
 from app.generation import GenerationRequest, GenerationResult, TextStream
+from app.gpu_decoder import GpuDecoder
 from app.modeling import load_base, prepare_for_serving
 from app.prompt import STOP_STRINGS, clean_answer
 
@@ -88,18 +90,18 @@ class LocalGenerator:
 
     name = "local"
 
-    def __init__(self, model: Any, tokenizer: Any, cpu_decoder: CpuDecoder | None = None) -> None:
+    def __init__(self, model: Any, tokenizer: Any, decoder: CpuDecoder | GpuDecoder | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
         self.device = next(model.parameters()).device
         self.markers = marker_token_ids(tokenizer)
-        self.cpu_decoder = cpu_decoder
+        self.decoder = decoder
 
     @classmethod
     def load(cls, base_model: str, adapter_dir: Path | None, *, quantize_4bit: bool, cpu_int8: bool,
-             cache_dir: Path, merge: bool = True, compile_decoding: bool = True,
-             int4_kernel: bool = False) -> LocalGenerator:  # fmt: skip
+             cache_dir: Path, merge: bool = True, compile_decoding: bool = True, int4_kernel: bool = False,
+             gpu_loop: bool = True, max_batch: int = 8, max_length: int = 1024) -> LocalGenerator:  # fmt: skip
         manifest = verify_adapter(adapter_dir) if adapter_dir else None
         targets = manifest["config"]["lora_targets"] if manifest else ()
         model, tokenizer = load_base(base_model, quantize_4bit=quantize_4bit, targets=targets, cache_dir=cache_dir)
@@ -107,12 +109,33 @@ class LocalGenerator:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, str(adapter_dir))
+        generator = cls.serving(model, tokenizer, merge=merge, compile_decoding=compile_decoding, cpu_int8=cpu_int8,
+                                int4_kernel=int4_kernel, gpu_loop=gpu_loop, max_batch=max_batch,
+                                max_length=max_length)  # fmt: skip
+        log.info("local generator ready: %s%s (%s)", base_model, f" + {adapter_dir}" if adapter_dir else "",
+                 type(generator.decoder).__name__ if generator.decoder else "transformers' generate")  # fmt: skip
+        return generator
+
+    @classmethod
+    def serving(cls, model: Any, tokenizer: Any, *, merge: bool = True, compile_decoding: bool = True,
+                cpu_int8: bool = True, int4_kernel: bool = False, gpu_loop: bool = True, max_batch: int = 8,
+                max_length: int = 1024) -> LocalGenerator:  # fmt: skip
+        """A loaded model (+ unmerged adapter) prepared as the kiosk serves it, with the fastest decoding loop.
+
+        On a GPU, Falcon gets `GpuDecoder` (one CUDA graph per step; `max_batch` rows of `max_length` tokens);
+        other models get `generate` with a static cache and compiled decoding. On the CPU, Llama-family
+        models get `CpuDecoder`; others `generate` in float32.
+        """
         cuda = torch.cuda.is_available()
+        fast_gpu = cuda and gpu_loop and gpu_decoder.supports(model.config)
         # Merged, the adapter costs nothing per token (one matmul per layer instead of three).
-        model = prepare_for_serving(model, merge=merge, compile_decoding=compile_decoding and cuda,
+        model = prepare_for_serving(model, merge=merge, compile_decoding=compile_decoding and cuda and not fast_gpu,
                                     int4_kernel=int4_kernel and cuda)  # fmt: skip
-        decoder = None
-        if not cuda and supports(model.config) and not any(hasattr(m, "lora_A") for m in model.modules()):
+        merged = not any(hasattr(m, "lora_A") for m in model.modules())
+        decoder: CpuDecoder | GpuDecoder | None = None
+        if fast_gpu and merged:
+            decoder = GpuDecoder(model, max_batch=max_batch, max_length=max_length)
+        elif not cuda and supports(model.config) and merged:
             # Decoding on the CPU is bound by Python overhead and by reading the weights: a lean loop, and
             # int8 weights read 4x fewer bytes than float32 (benchmarks/README.md, CPU). It needs the plain
             # model: an unmerged adapter (merge=False) stays with `generate`.
@@ -121,8 +144,6 @@ class LocalGenerator:
         # prompts with one scale, which damaged answers (see app.cpu_decoder._Linear).
         model.eval()
         model.generation_config.pad_token_id = tokenizer.pad_token_id
-        log.info("local generator ready: %s%s%s", base_model, f" + {adapter_dir}" if adapter_dir else "",
-                 " (CPU decoding loop)" if decoder else "")  # fmt: skip
         return cls(model, tokenizer, decoder)
 
     @torch.inference_mode()
@@ -133,15 +154,16 @@ class LocalGenerator:
         batch = {k: v.to(self.device) for k, v in batch.items()}
         width = batch["input_ids"].shape[1]
         stopper = _RowStopper(requests, self.tokenizer, width, self.markers)
-        if self.cpu_decoder is not None:
-            output = self.cpu_decoder.generate(
-                batch["input_ids"], batch["attention_mask"], max(r.max_new_tokens for r in requests), stopper,
+        longest = max(r.max_new_tokens for r in requests)
+        if isinstance(self.decoder, CpuDecoder) or (self.decoder and self.decoder.fits(width, longest, len(requests))):
+            output = self.decoder.generate(
+                batch["input_ids"], batch["attention_mask"], longest, stopper,
                 eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id,
             )  # fmt: skip
-        else:
+        else:  # other models, and (rarely) a batch too large for the GPU loop's cache
             output = self.model.generate(
                 **batch,
-                max_new_tokens=max(r.max_new_tokens for r in requests),
+                max_new_tokens=longest,
                 do_sample=False,
                 stopping_criteria=[stopper],
                 eos_token_id=self.tokenizer.eos_token_id,
@@ -161,5 +183,7 @@ class LocalGenerator:
 
     def warmup(self) -> None:
         """Run the largest allowed request once, so that memory problems show at start-up, not for a visitor."""
+        if isinstance(self.decoder, GpuDecoder):
+            self.decoder.warmup()  # a CUDA graph per batch size
         prompt = "<sources>: " + "Ho Chi Minh " * 60 + "\n<human>: Who was he?\n<assistant>:"
         self.generate_batch([GenerationRequest(prompt, 8, time.monotonic() + 120)])

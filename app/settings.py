@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     adapter_dir: Path | None = Path("models/adapters/smollm2-135m-hcm")
     quantize_4bit: bool = True  # on CUDA only; the CPU always runs full precision
     gpu_int4_kernel: bool = False  # on CUDA: adapter folded into int4 weights for PyTorch's int4 matmul
+    gpu_decoding_loop: bool = True  # on CUDA, Falcon: app.gpu_decoder (a CUDA graph per step) instead of generate
+    gpu_max_length: int = Field(1024, ge=128, le=8192)  # prompt + answer tokens the GPU loop's cache holds
     cpu_int8: bool = True  # int8 matmuls for decoding steps on the CPU (adapter merged; prompts in float32)
     base_cache_dir: Path = Path("models/base")
     openai_base_url: str = "http://vllm:8000/v1"

@@ -50,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     generator = LocalGenerator.load("packaged:smollm2", args.adapter, quantize_4bit=False, cpu_int8=True,
                                     cache_dir=Path("models/base"))  # fmt: skip
-    if generator.cpu_decoder is None:
+    if generator.decoder is None:
         raise SystemExit("the CPU decoding loop does not support this model")
     results: dict[str, object] = {"card": "cpu", "date": datetime.date.today().isoformat(), "cpu_cores": os.cpu_count(),
                                   "prompt_tokens": len(generator.tokenizer(PROMPT)["input_ids"])}  # fmt: skip
     results["cpu_loop"] = timings(generator)
-    decoder, generator.cpu_decoder = generator.cpu_decoder, None
+    decoder, generator.decoder = generator.decoder, None
     generator.model = torch.ao.quantization.quantize_dynamic(generator.model, {torch.nn.Linear}, dtype=torch.qint8)
     results["transformers_generate_int8"] = timings(generator)
     del decoder

@@ -6,9 +6,11 @@ Falcon-7B-shaped random weights in 4-bit nf4 (loaded by `app.modeling.load_base`
 LoRA adapter (r=64 on query_key_value, dense_h_to_4h, dense_4h_to_h). In one run:
 (a) `generate`, greedy, one request at a time, adapter unmerged, dynamic cache;
 (b) the kiosk's `LocalGenerator`: adapter merged into the 4-bit nf4 weights (or, with --int4, folded into
-    int4 weights for PyTorch's int4 kernel), static KV cache with compiled (CUDA-graph) decoding, requests
-    batched by the `GenerationWorker`;
-(b') with --compare, the same with the other weight format.
+    int4 weights for PyTorch's int4 kernel), decoded by `app.gpu_decoder` (one CUDA graph per step; with
+    --generate, transformers' `generate` with a static cache and compiled decoding), requests batched by the
+    `GenerationWorker`;
+(b') with --compare, the same with the other weight format; with --compare-loop, the same with the other
+    decoding loop (app.gpu_decoder's CUDA graph per step, or transformers' compiled `generate`).
 Each serving path's logits are compared with (a)'s on the same prompt: the price in accuracy.
 Prints a table and writes benchmarks/results/<card>-<date>.json.
 """
@@ -29,8 +31,9 @@ import torch
 
 from app import generation, prompt
 from app.generation import GenerationRequest
+from app.gpu_decoder import GpuDecoder
 from app.local_generator import LocalGenerator, verify_adapter
-from app.modeling import load_base, prepare_for_serving
+from app.modeling import load_base
 from app.worker import GenerationWorker
 from benchmarks import save_results
 from benchmarks.falcon_shape import FALCON_TARGETS, TINY, make_model_dir, random_lora, save_adapter
@@ -157,19 +160,28 @@ def last_logits(model: Any, tokenizer: Any) -> torch.Tensor:
     return model(input_ids=ids).logits[0, -8:].float()
 
 
-def serving_path(model: Any, tokenizer: Any, runs: int, *, int4_kernel: bool) -> dict[str, Any]:
+def serving_path(model: Any, tokenizer: Any, runs: int, *, int4_kernel: bool, gpu_loop: bool) -> dict[str, Any]:
     """Prepare `model` (the unmerged adapter) as the kiosk serves it, compare its logits, time it."""
     cuda = torch.cuda.is_available()
     reference = last_logits(model, tokenizer)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()
-    model = prepare_for_serving(model, merge=True, compile_decoding=cuda, int4_kernel=int4_kernel)
-    out: dict[str, Any] = {"prepare_s": round(time.perf_counter() - t, 1)}
-    served = last_logits(model, tokenizer)
+    generator = LocalGenerator.serving(model, tokenizer, compile_decoding=cuda, int4_kernel=int4_kernel,
+                                       gpu_loop=gpu_loop, max_batch=32, max_length=1024)  # fmt: skip
+    decoding = type(generator.decoder).__name__ if generator.decoder else "generate"
+    out: dict[str, Any] = {"prepare_s": round(time.perf_counter() - t, 1), "decoding": decoding}
+    served = last_logits(generator.model, tokenizer)
     out["logits_relative_error_vs_unmerged"] = round(float((served - reference).norm() / reference.norm()), 4)
     out["top1_agreement_vs_unmerged"] = round(float((served.argmax(-1) == reference.argmax(-1)).float().mean()), 3)
-    out |= project_way(LocalGenerator(model, tokenizer), runs)
+    if isinstance(generator.decoder, GpuDecoder):
+        ids = prompt_ids(tokenizer, 40)
+        causal = torch.ones(40, 40, dtype=torch.bool, device=ids.device).tril()[None]
+        with torch.inference_mode():
+            ours = generator.decoder._forward(ids, torch.arange(40, device=ids.device)[None], 0, 40, causal).float()
+        error = (ours[0] - served[-1]).norm() / served[-1].norm()  # the loop's arithmetic against transformers'
+        out["gpu_loop_logits_relative_error_vs_transformers"] = round(float(error), 4)
+    out |= project_way(generator, runs)
     if cuda:
         out["gpu_memory_after_prepare_gib"] = round(torch.cuda.memory_allocated() / GiB, 2)
         out["gpu_memory_peak_gib"] = round(torch.cuda.max_memory_allocated() / GiB, 2)
@@ -186,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-a", action="store_true", help="only the project's path (a quicker re-run)")
     parser.add_argument("--int4", action="store_true", help="(b) with KIOSK_GPU_INT4_KERNEL on")
     parser.add_argument("--compare", action="store_true", help="also (b'): (b) with the other weight format")
+    parser.add_argument(
+        "--compare-loop",
+        action="store_true",
+        help="also (b''): (b) with transformers' compiled `generate` instead of the GPU decoding loop",
+    )
+    parser.add_argument("--generate", action="store_true", help="(b) with transformers' compiled `generate`")
     args = parser.parse_args(argv)
     # Random weights emit blank lines now and then; a real answer would stop there, a benchmark must not.
     generation.STOP_STRINGS = prompt.STOP_STRINGS = tuple(s for s in prompt.STOP_STRINGS if s.strip())
@@ -201,14 +219,23 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_a:
         results["a_report_way"] = seed_way(model, tokenizer, args.runs)
     print(json.dumps(results, indent=1), flush=True)
-    results["b_project_way"] = serving_path(model, tokenizer, args.runs, int4_kernel=args.int4)
+    results["b_project_way"] = serving_path(model, tokenizer, args.runs, int4_kernel=args.int4,
+                                            gpu_loop=not args.generate)  # fmt: skip
     print(json.dumps(results, indent=1), flush=True)
     if cuda and args.compare:
         del model
         torch.cuda.empty_cache()
         model, tokenizer = load_adapted(model_dir, args.workdir, {})
         other = "b_nf4_merge" if args.int4 else "b_int4_kernel"
-        results[other] = serving_path(model, tokenizer, max(3, args.runs // 3), int4_kernel=not args.int4)
+        results[other] = serving_path(model, tokenizer, max(3, args.runs // 3), int4_kernel=not args.int4,
+                                      gpu_loop=not args.generate)  # fmt: skip
+    if cuda and args.compare_loop:
+        del model
+        torch.cuda.empty_cache()
+        model, tokenizer = load_adapted(model_dir, args.workdir, {})
+        other = "b_gpu_loop" if args.generate else "b_transformers_generate"
+        results[other] = serving_path(model, tokenizer, max(3, args.runs // 3), int4_kernel=args.int4,
+                                      gpu_loop=args.generate)  # fmt: skip
     if "a_report_way" in results:
         a, b = results["a_report_way"], results["b_project_way"]
         results["speedup_per_token"] = round(a["ms_per_token"] / b["ms_per_token"], 2)

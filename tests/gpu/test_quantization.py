@@ -102,3 +102,42 @@ def test_serving_path_with_the_int4_kernel_keeps_the_adapter(falcon_dir):
         [GenerationRequest("w1 w2 w3", 8, time.monotonic() + 120) for _ in range(3)]
     )
     assert all(0 < r.tokens <= 8 for r in results)
+
+
+def test_gpu_decoding_loop_replays_what_it_computes_eagerly(falcon_dir):
+    from app.generation import GenerationRequest
+    from app.gpu_decoder import GpuDecoder
+    from app.local_generator import LocalGenerator
+    from app.modeling import load_base
+    from benchmarks.falcon_shape import random_lora
+
+    base, tokenizer = load_base(str(falcon_dir), quantize_4bit=True, targets=TARGETS)
+    generator = LocalGenerator.serving(random_lora(base, r=8), tokenizer, max_batch=4, max_length=64)
+    assert isinstance(generator.decoder, GpuDecoder) and generator.decoder.graphs
+    model, pad = generator.model, tokenizer.pad_token_id
+    torch.manual_seed(1)
+    ids = torch.randint(3, 1000, (3, 10), device="cuda")
+    ids[0, :3] = pad
+    mask = (ids != pad).long()
+
+    def never(seen: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(seen.shape[0], dtype=torch.bool)
+
+    eager = GpuDecoder(model, max_batch=4, max_length=64, graphs=False)
+    expected = eager.generate(ids, mask, 16, never, eos_token_id=-1, pad_token_id=pad)
+    assert generator.decoder.generate(ids, mask, 16, never, eos_token_id=-1, pad_token_id=pad).tolist() == (
+        expected.tolist()
+    )
+    # one row alone replays the graph of batch size 1
+    alone = generator.decoder.generate(ids[1:2], mask[1:2], 16, never, eos_token_id=-1, pad_token_id=pad)
+    assert alone.tolist() == eager.generate(ids[1:2], mask[1:2], 16, never, eos_token_id=-1, pad_token_id=pad).tolist()
+    # the prompt's logits are transformers' (bf16: up to rounding)
+    with torch.inference_mode():
+        theirs = model(input_ids=ids, attention_mask=mask).logits[:, -1].float()
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        causal = torch.ones(10, 10, dtype=torch.bool, device="cuda").tril()
+        prefill = (causal & mask.bool()[:, None, :]) | torch.eye(10, dtype=torch.bool, device="cuda")
+        ours = eager._forward(ids, positions, 0, 10, prefill).float()
+    assert float((ours - theirs).norm() / theirs.norm()) < 0.02
+    results = generator.generate_batch([GenerationRequest("w1 w2 w3", 8, time.monotonic() + 120) for _ in range(3)])
+    assert all(0 < r.tokens <= 8 for r in results)
