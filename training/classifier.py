@@ -102,7 +102,7 @@ def _without_memory_addresses(pipeline: Pipeline) -> Pipeline:
 
 
 def train(config: GateConfig) -> RelevanceGate:
-    examples = load_examples(config.val_share, config.test_share)
+    examples = load_examples(config.val_share, config.test_share, config.corpus)
     texts, labels = split_arrays(examples, "train")
     log.info("training on %d questions (%d related)", len(texts), int(labels.sum()))
     weights = np.array([config.hard_weight if e.group in ("hard_negative", "hard_positive") else 1.0
@@ -128,7 +128,7 @@ def train(config: GateConfig) -> RelevanceGate:
         "threshold": round(threshold, 6),
         "training_data_sha256": sha256_files(data_files() + ([config.corpus] if config.corpus else [])),
         "config": to_dict(config),
-        "counts": {s: int(sum(e.split == s for e in examples)) for s in ("train", "val", "test")},
+        "counts": {s: int(sum(e.split == s for e in examples)) for s in ("train", "val", "test", "ambiguous")},
         "metrics": {
             "validation": metrics(val_labels, val_scores, threshold),
             "test": metrics(test_labels, test_scores, threshold),
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from training.gate_report import write_report  # matplotlib is only needed here
 
-    write_report(gate, load_examples(config.val_share, config.test_share), config.report)
+    write_report(gate, load_examples(config.val_share, config.test_share, config.corpus), config.report)
     return 0
 
 

@@ -3,21 +3,29 @@
 Related: the QA dataset's questions (its test split is the gate's test split) and the hand-written hard
 positives. Not related: general questions (WebQuestions, chitchat) and the hand-written hard negatives.
 Questions that are not in the QA split are assigned by a hash of their folded text, so the split is
-stable when files grow.
+stable when files grow. Off-topic questions that the QA dataset's own scope makes related go to an
+"ambiguous" bucket (`scope_conflict`), used neither to train nor to evaluate.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
+from app.corpus import load_corpus
+from app.retriever import terms
 from app.text import fold_words
 from training import qa
 from training.offtopic import GENERAL_CSV, HARD_NEGATIVES_CSV, HARD_POSITIVES_CSV, read_questions
 
-Split = Literal["train", "val", "test"]
+Split = Literal["train", "val", "test", "ambiguous"]
 Group = Literal["qa", "hard_positive", "general", "hard_negative"]
+CORPUS = Path("data/corpus.jsonl")
+# "who was X", "who is X", "X là ai" (folded): a question that asks only who someone is.
+_IDENTITY = re.compile(r"^(?:who (?:was|is) (?P<en>.+)|(?P<vi>.+) la ai)$")
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,8 @@ class Example:
     group: Group
     category: str
     split: Split
+    reason: str = ""
+    """Why an off-topic question was moved to the ambiguous bucket (empty otherwise)."""
 
 
 def hash_split(text: str, val_share: float, test_share: float) -> Split:
@@ -36,7 +46,26 @@ def hash_split(text: str, val_share: float, test_share: float) -> Split:
     return "val" if bucket < test_share + val_share else "train"
 
 
-def load_examples(val_share: float = 0.15, test_share: float = 0.2) -> list[Example]:
+def scope_conflict(question: str, related: set[str], knowledge: str) -> str:
+    """Why an off-topic question contradicts the QA dataset's scope ("" if it does not).
+
+    1. The same question (folded) is a related question of the QA set or the hard positives.
+    2. It only asks who someone is, and the museum's knowledge base names that person: the QA set answers
+       such questions ("who was le duan", "who was bao dai", "who was tran phu") with the person's part in
+       his story, so "who was X" cannot be off-topic for those people. Other questions about them (their
+       deaths, families, later careers) stay off-topic.
+    """
+    key = fold_words(question)
+    if key in related:
+        return "asked as a related question"
+    match = _IDENTITY.match(key)
+    who = match and (match.group("en") or match.group("vi"))
+    if who and terms(who) and f" {who} " in knowledge:
+        return "asks who someone the knowledge base names is"
+    return ""
+
+
+def load_examples(val_share: float = 0.15, test_share: float = 0.2, corpus: Path | None = CORPUS) -> list[Example]:
     examples: list[Example] = []
     for pair in qa.read_pairs(qa.TRAIN_CSV):
         # The QA test split is already held out; validation comes out of the QA training questions, drawn by
@@ -45,23 +74,26 @@ def load_examples(val_share: float = 0.15, test_share: float = 0.2) -> list[Exam
         split: Split = "val" if hash_split(pair.answer, val_share, 0.0) == "val" else "train"
         examples.append(Example(pair.question, 1, "qa", pair.topic, split))
     examples += [Example(p.question, 1, "qa", p.topic, "test") for p in qa.read_pairs(qa.TEST_CSV)]
-    for path, label, group in (
-        (HARD_POSITIVES_CSV, 1, "hard_positive"),
-        (GENERAL_CSV, 0, "general"),
-        (HARD_NEGATIVES_CSV, 0, "hard_negative"),
-    ):
+    examples += [Example(text, 1, "hard_positive", category, hash_split(text, val_share, test_share))
+                 for text, category in read_questions(HARD_POSITIVES_CSV)]  # fmt: skip
+    related = {fold_words(e.text) for e in examples}
+    knowledge = f" {' '.join(fold_words(p.text) for p in load_corpus(corpus))} " if corpus else ""
+    for path, group in ((GENERAL_CSV, "general"), (HARD_NEGATIVES_CSV, "hard_negative")):
         for text, category in read_questions(path):
-            examples.append(Example(text, label, group, category, hash_split(text, val_share, test_share)))  # type: ignore[arg-type]
+            reason = scope_conflict(text, related, knowledge)
+            split = "ambiguous" if reason else hash_split(text, val_share, test_share)
+            examples.append(Example(text, 0, group, category, split, reason))  # type: ignore[arg-type]
     return dedupe(examples)
 
 
 def dedupe(examples: list[Example]) -> list[Example]:
-    """One example per folded question; a question seen in test is dropped from train and val."""
+    """One example per folded question; a question seen in test is dropped from train and val. Ambiguous
+    ones are all kept (they are neither trained on nor scored), so the report lists every one."""
     rank = {"test": 0, "val": 1, "train": 2}
     kept: dict[str, Example] = {}
-    for ex in sorted(examples, key=lambda e: rank[e.split]):
+    for ex in sorted((e for e in examples if e.split != "ambiguous"), key=lambda e: rank[e.split]):
         kept.setdefault(fold_words(ex.text), ex)
-    return list(kept.values())
+    return list(kept.values()) + [e for e in examples if e.split == "ambiguous"]
 
 
 def data_files() -> list:

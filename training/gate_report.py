@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -82,10 +83,38 @@ def _errors(examples: list[Example], scores: np.ndarray, threshold: float, group
     return rows or ["| (none) | | |"]
 
 
+def _source(ex: Example) -> str:
+    """Where an off-topic question comes from: its corpus (webquestions, chitchat) or its hard category."""
+    return ex.category if ex.group == "general" else f"hard negative: {ex.category}"
+
+
+def _false_accepts(splits: dict[str, tuple[list[Example], np.ndarray]], threshold: float) -> list[str]:
+    """Every off-topic question accepted, per split, grouped by source: the place to look for label noise."""
+    counts: Counter[tuple[str, str]] = Counter()
+    rows = []
+    for split, (items, scores) in splits.items():
+        wrong = [(e, s) for e, s in zip(items, scores, strict=True) if e.label == 0 and s >= threshold]
+        for ex, score in sorted(wrong, key=lambda p: (_source(p[0]), -p[1])):
+            counts[(_source(ex), split)] += 1
+            rows.append(f"| {split} | {_source(ex)} | {ex.text.replace('|', '/')} | {score:.3f} |")
+    sources = sorted({source for source, _ in counts})
+    summary = [f"| {src} | {counts[(src, 'validation')]} | {counts[(src, 'test')]} |" for src in sources]
+    return ["| source | validation | test |", "|---|---|---|", *summary, "",
+            "| split | source | question | relevance |", "|---|---|---|---|", *rows]  # fmt: skip
+
+
+def _ambiguous(gate: RelevanceGate, examples: list[Example]) -> list[str]:
+    rows = [f"| {e.text.replace('|', '/')} | {_source(e)} | {e.reason} | {gate.relevance(e.text):.3f} |"
+            for e in examples if e.split == "ambiguous"]  # fmt: skip
+    return ["| question | source | why | relevance |", "|---|---|---|---|", *(rows or ["| (none) | | | |"])]
+
+
 def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> dict[str, float]:
     test = [e for e in examples if e.split == "test"]
     labels = np.array([e.label for e in test])
     scores = gate.pipeline.predict_proba([e.text for e in test])[:, 1]
+    val_examples = [e for e in examples if e.split == "val"]
+    val_scores = gate.pipeline.predict_proba([e.text for e in val_examples])[:, 1]
     m = metrics(labels, scores, gate.threshold)
     path.parent.mkdir(parents=True, exist_ok=True)
     stem = path.with_suffix("")
@@ -112,9 +141,10 @@ def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> di
         f"scikit-learn {gate.manifest.get('sklearn_version')}.",
         "",
         "TF-IDF over word 1–2-grams and character 2–5-grams of the folded question (lower-case, Vietnamese "
-        "diacritics removed), plus two single features: whether the question names him, and how well the "
+        "diacritics removed), plus three single features: whether the question names him, how well the "
         "museum's knowledge base covers its words (best BM25 score of any passage per distinct content word; "
-        "`app.gate.KnowledgeCoverage`); logistic regression with `class_weight='balanced'`. Hard examples "
+        "`app.gate.KnowledgeCoverage`) and the share of its content words the knowledge base never uses "
+        "(`app.gate.UnknownWords`); logistic regression with `class_weight='balanced'`. Hard examples "
         "weigh more in training. The threshold is chosen on "
         "the validation split to minimise "
         f"{gate.manifest['config']['cost_false_accept']} × false-accept rate + "
@@ -163,6 +193,17 @@ def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> di
         "| question | topic | relevance |",
         "|---|---|---|",
         *_errors(test, scores, gate.threshold, "qa"),
+        "",
+        "## Every false accept, validation and test, by source",
+        "",
+        *_false_accepts({"validation": (val_examples, val_scores), "test": (test, scores)}, gate.threshold),
+        "",
+        "## Left out by the scope rule (ambiguous)",
+        "",
+        "Off-topic questions that the QA dataset's own scope makes related (`training.gate_data.scope_conflict`, "
+        "see `data/offtopic/SOURCES.md`): neither trained on nor scored. Their relevance under this gate:",
+        "",
+        *_ambiguous(gate, examples),
         "",
     ]
     atomic_write_text(path, "\n".join(lines))

@@ -128,3 +128,43 @@ def test_the_shipped_gate_uses_the_knowledge_base():
     assert gate.scorer is not None and gate.scorer.coverage is not None
     coverage, weight = gate.scorer.coverage
     assert isinstance(coverage, KnowledgeCoverage) and len(coverage.passages) > 100 and weight > 0
+
+
+def test_unknown_words_counts_what_the_knowledge_base_never_says():
+    from app.gate import UnknownWords
+
+    passages = ("Ho Chi Minh read the Declaration of Independence in Ba Dinh Square on 2 September 1945.",)
+    unknown = UnknownWords(passages).fit([])
+    assert unknown.value("who read the declaration in ba dinh square?") == 0.0
+    assert unknown.value("Bác Hồ declaration") == 0.0  # his names are one known word, as in the passages
+    assert unknown.value("is there a book about the declaration?") == 0.5
+    assert unknown.value("best pho near the airport") == 1.0
+    assert unknown.value("who is he?") == 0.0  # no content word at all
+
+
+def test_the_shipped_gate_counts_unknown_words_against_relevance(gate):
+    assert gate.scorer is not None and gate.scorer.unknown is not None
+    assert gate.scorer.unknown[1] < 0
+
+
+def test_a_rebuild_is_byte_identical_whatever_the_hash_seed(tmp_path):
+    """Sets and dicts hash strings differently in each process: the pickled gate must not depend on that."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import io, sys, joblib; from app.gate import build_pipeline; "
+        "from training.classifier import _without_memory_addresses as clean; "
+        "p = build_pipeline(4.0, 0, ('Ho Chi Minh was born in Kim Lien in 1890.', 'He read the declaration.')); "
+        "q = ['when was he born', 'born in kim lien?', 'best pho', 'weather today', 'who read it', 'pho 24']; "
+        "p.fit(q * 2, [1, 1, 0, 0, 1, 0] * 2); buf = io.BytesIO(); joblib.dump(clean(p), buf, compress=3); "
+        "sys.stdout.buffer.write(buf.getvalue())"
+    )
+
+    def build(seed: str) -> bytes:
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        return subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, check=True, env=env).stdout
+
+    outputs = [build("1"), build("2")]
+    assert outputs[0] == outputs[1] and len(outputs[0]) > 1000
