@@ -39,6 +39,7 @@ class GenerationWorker:
         self._thread = threading.Thread(target=self._run, name="generation-worker", daemon=True)
         self.busy = 0
         self.on_batch: Callable[[int], None] | None = None
+        _import_cudagraph_trees()
 
     @property
     def depth(self) -> int:
@@ -127,6 +128,19 @@ class GenerationWorker:
                 self.busy = 0
                 if self.on_batch:
                     self.on_batch(len(live))
+
+
+def _import_cudagraph_trees() -> None:
+    """Import torch's CUDA-graph trees on the thread that builds the worker (the main one), on a GPU only.
+
+    The module registers its thread-local state on the thread that imports it first; imported first on a
+    worker thread, compiled decoding on the main thread fails later (AssertionError in get_obj, measured
+    when a benchmark ran the GPU loop's workers before compiled `generate`).
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        import torch._inductor.cudagraph_trees
 
 
 def _prepare_thread_for_cuda_graphs() -> None:
