@@ -12,7 +12,6 @@ case "${1:-serving}" in
   tests)
     python3 -m pytest -q -p no:cacheprovider -m gpu tests/gpu ;;
   nf4)
-    python3 -m pytest -q -p no:cacheprovider -m gpu tests/gpu/test_nf4_matmul.py || echo "GPU TESTS FAILED"
     python3 -m benchmarks.diagnostics.nf4_matmul ${2:-} 2>&1 | tee "$OUT/nf4_matmul.log" ;;
   int4)
     python3 -m benchmarks.diagnostics.int4_matmul 2>&1 | tee "$OUT/int4_matmul.log" ;;
