@@ -13,19 +13,9 @@ import json
 
 import torch
 
+from benchmarks.diagnostics import microseconds
+
 SHAPES = {"query_key_value": (4672, 4544), "dense_h_to_4h": (18176, 4544), "dense_4h_to_h": (4544, 18176)}
-
-
-def microseconds(fn, iters: int = 200) -> float:  # type: ignore[no-untyped-def]
-    for _ in range(10):
-        fn()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(iters):
-        fn()
-    end.record()
-    torch.cuda.synchronize()
-    return round(start.elapsed_time(end) / iters * 1000, 1)
 
 
 def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:

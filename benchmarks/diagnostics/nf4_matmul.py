@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from benchmarks.diagnostics import microseconds
+
 try:  # Triton comes with torch's CUDA wheels; the CPU wheel has none
     import triton
     import triton.language as tl
@@ -158,18 +160,6 @@ SHAPES = {
 ROWS = (1, 16, 32, 64)
 
 
-def microseconds(fn, iters: int = 100) -> float:  # type: ignore[no-untyped-def]
-    for _ in range(5):
-        fn()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(iters):
-        fn()
-    end.record()
-    torch.cuda.synchronize()
-    return round(start.elapsed_time(end) / iters * 1000, 1)
-
-
 def grid(quick: bool) -> list[KernelConfig]:
     if quick:
         return [KernelConfig(n, b, 4, 4) for n in (32, 64) for b in (64, 128)]
@@ -198,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
                 timings = {}
                 for config in grid(args.quick):
                     try:
-                        timings[config] = microseconds(lambda: _launch(x, nf4, config))  # noqa: B023
+                        timings[config] = microseconds(lambda: _launch(x, nf4, config), iters=100, warmup=5)  # noqa: B023
                     except Exception as exc:  # out of shared memory or registers: not a candidate
                         print(f"  {name} m={m} {config}: {type(exc).__name__}", flush=True)
                 chosen = min(timings, key=timings.__getitem__)

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from app.cpu_decoder import CpuDecoder, supports
-
-EOS, PAD = 1, 0
+from tests.app.decoding_cases import EOS, PAD, left_padded, never
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +22,6 @@ def llama():
         for p in model.parameters():
             p.mul_(4.0) if p.dim() > 1 else None
     return model
-
-
-def never(ids: torch.Tensor) -> torch.Tensor:
-    return torch.zeros(ids.shape[0], dtype=torch.bool)
-
-
-def left_padded() -> tuple[torch.Tensor, torch.Tensor]:
-    ids = torch.tensor([[PAD, PAD, PAD, 5, 9, 14, 3], [7, 8, 9, 10, 11, 12, 13], [PAD, 40, 41, 42, 43, 44, 45]])
-    return ids, (ids != PAD).long()
 
 
 def test_same_tokens_as_transformers_generate_with_left_padding(llama):

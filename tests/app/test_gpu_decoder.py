@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from app.gpu_decoder import GpuDecoder, supports
-
-EOS, PAD = 1, 0
+from tests.app.decoding_cases import EOS, PAD, left_padded, never
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +25,6 @@ def falcon():
         for p in model.parameters():
             p.mul_(8.0) if p.dim() > 1 else None
     return model
-
-
-def never(ids: torch.Tensor) -> torch.Tensor:
-    return torch.zeros(ids.shape[0], dtype=torch.bool)
-
-
-def left_padded() -> tuple[torch.Tensor, torch.Tensor]:
-    ids = torch.tensor([[PAD, PAD, PAD, 5, 9, 14, 3], [7, 8, 9, 10, 11, 12, 13], [PAD, 40, 41, 42, 43, 44, 45]])
-    return ids, (ids != PAD).long()
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 8])
