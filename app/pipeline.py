@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -119,7 +120,8 @@ class Kiosk:
             return
         if self.s.worker is None:
             raise RuntimeError("no generator is configured (KIOSK_GENERATOR=none)")
-        grounded = ground(question, self.s.retriever, tuple(history))
+        # retrieval encodes the question (~10 ms): off the event loop, which serves other visitors meanwhile
+        grounded = await asyncio.to_thread(ground, question, self.s.retriever, tuple(history))
         request = GenerationRequest(grounded.prompt, self.s.max_new_tokens,
                                     time.monotonic() + self.s.request_timeout_s, on_text)  # fmt: skip
         result = await self.s.worker.submit(request)

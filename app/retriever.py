@@ -9,6 +9,7 @@ from rank_bm25 import BM25Okapi
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from app.corpus import Passage
+from app.embeddings import Embedder
 from app.sentences import sent_tokenize
 from app.text import fold_words, words
 
@@ -59,7 +60,8 @@ class Retriever:
     """Passage-level BM25, then sentence-level BM25 inside the best passages."""
 
     def __init__(self, passages: list[Passage], hints: list[Hint] | None = None, top_passages: int = 2,
-                 max_sentences: int = 3, max_words: int = 60, max_answers: int = 2) -> None:  # fmt: skip
+                 max_sentences: int = 3, max_words: int = 60, max_answers: int = 2,
+                 embedder: Embedder | None = None) -> None:  # fmt: skip
         if not passages:
             raise ValueError("the retriever needs at least one passage")
         self.passages = passages
@@ -75,7 +77,7 @@ class Retriever:
         self._passage_index = BM25Okapi([t or ["_"] for t in passage_terms])
         self._sentence_index = BM25Okapi([t or ["_"] for sents in sentence_terms for t in sents])
         self._sentence_offset = np.cumsum([0] + [len(s) for s in self._sentences])
-        self._answers = _AnswerIndex(hints or [], self._position) if max_answers else None
+        self._answers = _AnswerIndex(hints or [], self._position, embedder=embedder) if max_answers else None
         self.max_answers = max_answers
 
     def _expand(self, hint: Hint, passage_terms: list[list[str]], sentence_terms: list[list[list[str]]]) -> None:
@@ -137,22 +139,52 @@ class Retriever:
 
 
 class _AnswerIndex:
-    """Distinct verified answers, each found through its questions and its own words (character n-grams)."""
+    """Distinct verified answers, ranked for a question by how well their own words and meaning match it.
 
-    def __init__(self, hints: list[Hint], known: dict[str, int], min_score: float = 0.2) -> None:
+    Score: (0.5 · character n-gram cosine + 0.5 · word cosine + 2 · MiniLM cosine) / 3, each between the
+    question and the answer. The weights were chosen on the training questions, each left out in turn,
+    over a grid that also offered similarity to the answer's other questions (it got weight 0: visitors'
+    phrasings resemble the answer more than each other). Top-1 / top-2: 0.52 / 0.68 there, against 0.40 /
+    0.53 for character n-grams alone (the previous index). Without an embedder, the first two terms only.
+    """
+
+    WEIGHTS = (0.5, 0.5, 2.0)
+
+    def __init__(self, hints: list[Hint], known: dict[str, int], min_score: float = 0.2,
+                 embedder: Embedder | None = None) -> None:  # fmt: skip
         grouped: dict[str, tuple[Hint, list[str]]] = {}
         for h in hints:
             if any(s in known for s in h.source_ids):
                 grouped.setdefault(h.answer, (h, []))[1].append(h.question)
         self.hints = [hint for hint, _ in grouped.values()]
         self.min_score = min_score
-        self._vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
-        docs = [fold_words(" ".join(questions) + " " + answer) for answer, (_, questions) in grouped.items()]
-        self._matrix = self._vectorizer.fit_transform(docs) if docs else None
+        self.embedder = embedder
+        answers = [fold_words(h.answer) for h in self.hints]
+        vocabulary = answers + [fold_words(q) for _, questions in grouped.values() for q in questions]
+        self._chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
+        self._words = TfidfVectorizer(analyzer="word", sublinear_tf=True, stop_words="english")
+        self._char_matrix = self._word_matrix = None
+        self._vectors: np.ndarray | None = None
+        if self.hints:
+            self._char_matrix = self._chars.fit(vocabulary).transform(answers)
+            self._word_matrix = self._words.fit(vocabulary).transform(answers)
+            if embedder is not None:
+                self._vectors = embedder.embed_cached([h.answer for h in self.hints])
+
+    def scores(self, query: str) -> np.ndarray:
+        folded = fold_words(query)
+        if self._char_matrix is None or self._word_matrix is None or not folded:
+            return np.zeros(len(self.hints))
+        w_char, w_word, w_meaning = self.WEIGHTS
+        total = w_char * (self._char_matrix @ self._chars.transform([folded]).T).toarray().ravel()
+        total += w_word * (self._word_matrix @ self._words.transform([folded]).T).toarray().ravel()
+        weight = w_char + w_word
+        if self._vectors is not None and self.embedder is not None:
+            total += w_meaning * (self._vectors @ self.embedder.embed([query])[0])
+            weight += w_meaning
+        return total / weight
 
     def top(self, query: str, k: int) -> list[Hint]:
-        if self._matrix is None or not fold_words(query):
-            return []
-        scores = (self._matrix @ self._vectorizer.transform([fold_words(query)]).T).toarray().ravel()
+        scores = self.scores(query)
         order = np.argsort(-scores, kind="stable")[:k]
         return [self.hints[i] for i in order if scores[i] >= self.min_score]

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from app.artifacts import ArtifactError
 from app.corpus import load_corpus
 from app.curated import curated_answers
+from app.embeddings import Embedder, get_embedder
 from app.faq import load_faq
 from app.gate import RelevanceGate
 from app.generation import Generator
@@ -59,15 +60,22 @@ def load_services(
     if missing:
         raise ArtifactError(f"QA file(s) not found: {', '.join(missing)}")
     gate = RelevanceGate.load(settings.gate_dir)  # first: a bad artefact stops start-up before anything slow
-    # The model loads (torch, mostly outside the GIL) while the FAQ matcher is fitted here.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-generator") as pool:
-        loading = pool.submit(generator_factory, settings)
+
+    # The models load (torch, mostly outside the GIL) while the FAQ matcher is fitted here. Both models load
+    # on that one thread: transformers' lazy imports are not thread-safe (two threads importing from it at
+    # once failed with "cannot import name 'AutoConfig'").
+    def load_models() -> tuple[Generator | None, Embedder | None]:
+        generator = generator_factory(settings)
+        return generator, get_embedder(settings.embedder, settings.cache_dir) if settings.embedder else None
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models") as pool:
+        loading = pool.submit(load_models)
         passages = load_corpus(settings.corpus)
         verified = load_hints(settings.qa_files)  # read once: retrieval hints, FAQ negatives, curated answers
-        retriever = Retriever(passages, verified)
         faq = load_faq(settings.faq_file, faq_negatives(settings, verified), settings.faq_threshold, settings.cache_dir)
         curated = curated_answers(verified, settings.curated_threshold)
-        generator = loading.result()
+        generator, embedder = loading.result()
+    retriever = Retriever(passages, verified, embedder=embedder)
     worker = None
     metrics = Metrics()
     if generator is not None:

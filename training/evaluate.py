@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from app.artifacts import atomic_write_text, sha256_files
+from app.embeddings import get_embedder
 from app.generation import GenerationRequest
 from app.grounding import Grounded, build_retriever, ground, readable
 from app.local_generator import LocalGenerator
@@ -45,7 +46,8 @@ def generate(generator: LocalGenerator, prompts: list[str], max_new_tokens: int,
 
 def grounded_for(pairs: list[qa.QAPair], config: FinetuneConfig, retrieval: bool) -> list[Grounded]:
     """Test prompts built as serving builds them; retrieval hints come from the training pairs only."""
-    retriever = build_retriever(config.corpus, [config.train_csv]) if retrieval else None
+    embedder = get_embedder(config.embedder) if retrieval and config.embedder else None
+    retriever = build_retriever(config.corpus, [config.train_csv], embedder) if retrieval else None
     return [ground(p.question, retriever) for p in pairs]
 
 

@@ -23,6 +23,7 @@ import torch
 
 from app.artifacts import atomic_write_json, folder_hashes, sha256_files
 from app.corpus import load_corpus
+from app.embeddings import get_embedder
 from app.local_generator import ADAPTER_MANIFEST
 from app.modeling import base_identity, decoder_layers, frozen_layer_count, load_base, lora_config
 from app.prompt import HUMAN
@@ -49,6 +50,9 @@ class FinetuneConfig:
     """Bottom layers without an adapter: a count (16) or a share of the depth (0.5)."""
     retrieval: bool = True
     """Put retrieved sentences in the prompt, exactly as serving does."""
+    embedder: str = "packaged:minilm"
+    """Sentence encoder that ranks verified answers with the words' meaning (app.embeddings; "" for none);
+    serving's `KIOSK_EMBEDDER` should name the same one."""
     max_length: int = 256
     epochs: float = 3.0
     batch_size: int = 8
@@ -183,8 +187,9 @@ def build_trainer(config: FinetuneConfig, model: Any, tokenizer: Any) -> Any:
     passages = load_corpus(config.corpus)
     pairs = qa.read_pairs(config.train_csv)
     train_pairs, eval_pairs = split_for_eval(pairs, config.eval_share)
-    train_examples = make_examples(train_pairs, passages, config.retrieval, hint_pairs=pairs)
-    eval_examples = make_examples(eval_pairs, passages, config.retrieval, hint_pairs=pairs)
+    embedder = get_embedder(config.embedder) if config.retrieval and config.embedder else None
+    train_examples = make_examples(train_pairs, passages, config.retrieval, hint_pairs=pairs, embedder=embedder)
+    eval_examples = make_examples(eval_pairs, passages, config.retrieval, hint_pairs=pairs, embedder=embedder)
     pad = config.max_length if config.pad_to_max_length else None
     train_set = TokenizedDataset(train_examples, tokenizer, config.max_length)
     eval_set = TokenizedDataset(eval_examples, tokenizer, config.max_length)
