@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from app.cpu_decoder import CpuDecoder, supports
-from tests.app.decoding_cases import EOS, PAD, left_padded, never
+from tests.app.decoding_cases import EOS, PAD, assert_rows_end_at_eos_or_stop, left_padded, never
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +53,7 @@ def test_rows_end_at_eos_or_when_stop_says_so(llama):
     eos = free[0][-1]  # a token row 0 produces: it must end there
     out = decoder.generate(ids, mask, 6, lambda seen: torch.tensor([False, seen.shape[1] >= 9, False]),
                            eos_token_id=eos, pad_token_id=PAD)[:, 7:].tolist()  # fmt: skip
-    for row, (ours, unstopped) in enumerate(zip(out, free, strict=True)):
-        end = unstopped.index(eos) + 1 if eos in unstopped else 6
-        if row == 1:
-            end = min(end, 2)  # `stop` ends row 1 after two new tokens
-        assert ours[:end] == unstopped[:end]
-        assert set(ours[end:]) <= {PAD}
+    assert_rows_end_at_eos_or_stop(out, free, eos)
 
 
 def test_int8_decoding_stays_close_to_float(llama):

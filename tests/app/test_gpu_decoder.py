@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from app.gpu_decoder import GpuDecoder, supports
-from tests.app.decoding_cases import EOS, PAD, left_padded, never
+from tests.app.decoding_cases import EOS, PAD, assert_rows_end_at_eos_or_stop, left_padded, never
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +74,7 @@ def test_rows_end_at_eos_or_when_stop_says_so(falcon):
 
     out = decoder.generate(ids, mask, 6, stop, eos_token_id=eos, pad_token_id=PAD)[:, 7:].tolist()
     assert calls == list(range(8, 8 + len(calls)))  # after every token, in order, although synced every 4
-    for row, (ours, unstopped) in enumerate(zip(out, free, strict=True)):
-        end = unstopped.index(eos) + 1 if eos in unstopped else 6
-        if row == 1:
-            end = min(end, 2)  # `stop` ends row 1 after two new tokens
-        assert ours[:end] == unstopped[:end]
-        assert set(ours[end:]) <= {PAD}
+    assert_rows_end_at_eos_or_stop(out, free, eos)
 
 
 def test_requests_that_do_not_fit_are_refused(falcon):
