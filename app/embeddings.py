@@ -18,6 +18,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -55,23 +56,32 @@ class Embedder:
         path = resolve(name)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
+        self.dim = int(self.model.config.hidden_size)
         weights = Path(path) / "model.safetensors"
-        self.identity = hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else str(name)
+        if weights.is_file():
+            with weights.open("rb") as f:
+                self.identity = hashlib.file_digest(f, "sha256").hexdigest()[:16]
+        else:  # a hub id: its name (a new revision of the same name would reuse old vectors)
+            self.identity = str(name)
         self.cache_dir = cache_dir
         self.batch = batch
         self._memo: dict[str, np.ndarray] = {}
+        # One question at a time: the tokenizer's settings are not safe to change from two threads at once,
+        # and two encodings side by side on two cores only slow each other down.
+        self._lock = threading.Lock()
 
     @torch.inference_mode()
     def _encode(self, texts: list[str]) -> np.ndarray:
         out = []
-        for i in range(0, len(texts), self.batch):
-            batch = self.tokenizer(texts[i : i + self.batch], padding=True, truncation=True, max_length=128,
-                                   return_tensors="pt")  # fmt: skip
-            hidden = self.model(**batch).last_hidden_state
-            mask = batch["attention_mask"][..., None].to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-            out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+        with self._lock:
+            for i in range(0, len(texts), self.batch):
+                batch = self.tokenizer(texts[i : i + self.batch], padding=True, truncation=True, max_length=128,
+                                       return_tensors="pt")  # fmt: skip
+                hidden = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"][..., None].to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+                out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """[len(texts), dim] float32 (a visitor's question: nothing is kept)."""
@@ -82,31 +92,43 @@ class Embedder:
         missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
         if not missing:
             return self._stack(texts)
-        if self.cache_dir is None:
-            self._memo.update(zip(missing, self._encode(missing), strict=True))
-            return self._stack(texts)
-        digest = hashlib.sha256("\x1f".join([self.identity, *texts]).encode()).hexdigest()[:24]
-        path = self.cache_dir / f"embeddings-{digest}.npy"
-        if path.is_file():
-            try:
-                vectors = np.load(path, allow_pickle=False)
-                if vectors.shape[0] == len(texts):
-                    self._memo.update(zip(texts, vectors, strict=True))
-                    return vectors
-            except (OSError, ValueError):
-                log.warning("unreadable embedding cache %s: computing again", path)
-        vectors = self._encode(texts)
-        self._memo.update(zip(texts, vectors, strict=True))
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as f:
-            np.save(f, vectors, allow_pickle=False)
-        os.replace(tmp, path)  # atomic: a crash leaves no half-written cache
+        path = None
+        if self.cache_dir is not None:
+            digest = hashlib.sha256("\x1f".join([self.identity, *texts]).encode()).hexdigest()[:24]
+            path = self.cache_dir / f"embeddings-{digest}.npy"
+            vectors = self._read(path, len(texts))
+            if vectors is not None:
+                self._memo.update(zip(texts, vectors, strict=True))
+                return vectors
+        self._memo.update(zip(missing, self._encode(missing), strict=True))
+        vectors = self._stack(texts)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with tmp.open("wb") as f:
+                np.save(f, vectors, allow_pickle=False)
+                f.flush()
+                os.fsync(f.fileno())  # on disk before the rename: a power cut leaves the old state or the new
+            os.replace(tmp, path)
+        return vectors
+
+    def _read(self, path: Path, rows: int) -> np.ndarray | None:
+        """The cached vectors if the file holds exactly what this model would compute for `rows` texts."""
+        if not path.is_file():
+            return None
+        try:
+            vectors = np.load(path, allow_pickle=False)
+        except Exception:  # empty, truncated or foreign file: numpy raises EOFError, ValueError, OSError...
+            log.warning("unreadable embedding cache %s: computing again", path)
+            return None
+        if vectors.ndim != 2 or vectors.shape != (rows, self.dim) or vectors.dtype != np.float32:
+            log.warning("embedding cache %s has shape %s %s: computing again", path, vectors.shape, vectors.dtype)
+            return None
         return vectors
 
     def _stack(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._memo[t] for t in texts])
 
 

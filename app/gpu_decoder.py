@@ -29,7 +29,9 @@ import torch
 import torch.nn.functional as F
 
 log = logging.getLogger(__name__)
-ATTENTION_BYTES = 256 * 1024**2  # the float32 attention scores of a prompt are computed in pieces of this size
+# A prompt's float32 attention scores are computed a few rows at a time, this size each (with the softmax
+# beside them, about three times that at the peak).
+ATTENTION_BYTES = 256 * 1024**2
 
 
 def supports(config: Any) -> bool:
@@ -202,8 +204,9 @@ class GpuDecoder:
         self.real[: step.rows], self.ids[: step.rows] = saved
         return graph
 
-    def warmup(self) -> None:
-        """Capture the graph of every batch size now rather than in front of a visitor."""
+    def warmup(self, pad_token_id: int = 0) -> None:
+        """Capture the graph of every batch size, then run the largest request the cache allows (`max_batch`
+        prompts filling it but for 8 new tokens), so that a memory problem shows at start-up."""
         with torch.inference_mode():
             rows = 1
             while True:
@@ -211,11 +214,15 @@ class GpuDecoder:
                 if rows >= self.max_batch:
                     break
                 rows *= 2
+        width = self.max_length - 8
+        ids = torch.full((self.max_batch, width), pad_token_id + 1, dtype=torch.long, device=self.device)
+        never = lambda seen: torch.zeros(seen.shape[0], dtype=torch.bool)  # noqa: E731
+        self.generate(ids, torch.ones_like(ids), 8, never, eos_token_id=-1, pad_token_id=pad_token_id)
 
     # --- generation ----------------------------------------------------------------------------------------
 
     def fits(self, width: int, max_new_tokens: int, rows: int) -> bool:
-        return rows <= self.max_batch and width + max_new_tokens <= self.max_length
+        return 0 < rows <= self.max_batch and max_new_tokens > 0 and width + max_new_tokens <= self.max_length
 
     @torch.inference_mode()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int,

@@ -127,7 +127,7 @@ class LocalGenerator:
         models get `CpuDecoder`; others `generate` in float32.
         """
         cuda = torch.cuda.is_available()
-        fast_gpu = cuda and gpu_loop and gpu_decoder.supports(model.config)
+        fast_gpu = cuda and gpu_loop and merge and gpu_decoder.supports(model.config)  # the loop needs merged weights
         # Merged, the adapter costs nothing per token (one matmul per layer instead of three).
         model = prepare_for_serving(model, merge=merge, compile_decoding=compile_decoding and cuda and not fast_gpu,
                                     int4_kernel=int4_kernel and cuda)  # fmt: skip
@@ -184,6 +184,6 @@ class LocalGenerator:
     def warmup(self) -> None:
         """Run the largest allowed request once, so that memory problems show at start-up, not for a visitor."""
         if isinstance(self.decoder, GpuDecoder):
-            self.decoder.warmup()  # a CUDA graph per batch size
+            self.decoder.warmup(self.tokenizer.pad_token_id)  # CUDA graphs, and the largest request
         prompt = "<sources>: " + "Ho Chi Minh " * 60 + "\n<human>: Who was he?\n<assistant>:"
         self.generate_batch([GenerationRequest(prompt, 8, time.monotonic() + 120)])

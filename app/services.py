@@ -12,6 +12,7 @@ from app.artifacts import ArtifactError
 from app.corpus import load_corpus
 from app.curated import curated_answers
 from app.embeddings import Embedder, get_embedder
+from app.embeddings import resolve as resolve_embedder
 from app.faq import load_faq
 from app.gate import RelevanceGate
 from app.generation import Generator
@@ -60,6 +61,8 @@ def load_services(
     if missing:
         raise ArtifactError(f"QA file(s) not found: {', '.join(missing)}")
     gate = RelevanceGate.load(settings.gate_dir)  # first: a bad artefact stops start-up before anything slow
+    if settings.embedder:
+        resolve_embedder(settings.embedder)  # a missing encoder package too, not after minutes of loading
 
     # The models load (torch, mostly outside the GIL) while the FAQ matcher is fitted here. Both models load
     # on that one thread: transformers' lazy imports are not thread-safe (two threads importing from it at

@@ -183,6 +183,13 @@ def serving_path(model: Any, tokenizer: Any, runs: int, *, int4_kernel: bool, gp
         out["gpu_loop_logits_relative_error_vs_transformers"] = round(float(error), 4)
     out |= project_way(generator, runs)
     if cuda:
+        # what start-up runs: every CUDA graph, then the largest request the cache allows (32 x 1,016 tokens)
+        torch.cuda.reset_peak_memory_stats()
+        t = time.perf_counter()
+        generator.warmup()
+        out["largest_request_warmup_s"] = round(time.perf_counter() - t, 1)
+        out["gpu_memory_peak_largest_request_gib"] = round(torch.cuda.max_memory_allocated() / GiB, 2)
+    if cuda:
         out["gpu_memory_after_prepare_gib"] = round(torch.cuda.memory_allocated() / GiB, 2)
         out["gpu_memory_peak_gib"] = round(torch.cuda.max_memory_allocated() / GiB, 2)
     return out

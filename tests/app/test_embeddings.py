@@ -41,10 +41,15 @@ def test_answer_vectors_are_cached_on_disk_and_a_broken_cache_is_recomputed(embe
     monkeypatch.setattr(embedder, "_encode", lambda texts: pytest.fail("encoded again instead of read"))
     np.testing.assert_array_equal(embedder.embed_cached([DEATH, DECLARATION]), first)
     monkeypatch.undo()
-    cached.write_bytes(b"not an array")
+    for broken in (b"", b"not an array"):  # what a power cut or another program could leave
+        cached.write_bytes(broken)
+        embedder._memo = {}
+        np.testing.assert_allclose(embedder.embed_cached([DEATH, DECLARATION]), first, atol=1e-6)
+    assert "unreadable embedding cache" in caplog.text
+    np.save(cached, np.zeros((2, 7), dtype=np.float32))  # readable, but not this model's vectors
     embedder._memo = {}
     np.testing.assert_allclose(embedder.embed_cached([DEATH, DECLARATION]), first, atol=1e-6)
-    assert "unreadable embedding cache" in caplog.text
+    assert "has shape (2, 7)" in caplog.text
     embedder.cache_dir = None
 
 

@@ -94,3 +94,13 @@ def test_only_the_falcon_variant_it_reproduces(falcon):
     assert not supports(LlamaConfig())
     with pytest.raises(ValueError, match="does not reproduce"):
         GpuDecoder(type("M", (), {"config": LlamaConfig()})())
+
+
+def test_warmup_runs_the_largest_request_the_cache_allows(falcon, monkeypatch):
+    decoder = GpuDecoder(falcon, max_batch=4, max_length=24)
+    seen = []
+    original = decoder.generate
+    monkeypatch.setattr(decoder, "generate", lambda ids, *a, **k: seen.append(ids.shape) or original(ids, *a, **k))
+    decoder.warmup(PAD)
+    assert seen == [(4, 16)] and set(decoder._steps) == {1, 2, 4}
+    assert not decoder.fits(7, 0, 1) and not decoder.fits(7, 4, 0)
