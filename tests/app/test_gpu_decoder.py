@@ -104,3 +104,11 @@ def test_warmup_runs_the_largest_request_the_cache_allows(falcon, monkeypatch):
     decoder.warmup(PAD)
     assert seen == [(4, 16)] and set(decoder._steps) == {1, 2, 4}
     assert not decoder.fits(7, 0, 1) and not decoder.fits(7, 4, 0)
+
+
+def test_prompts_run_a_few_rows_at_a_time_give_the_same_tokens(falcon, monkeypatch):
+    ids, mask = left_padded()
+    decoder = GpuDecoder(falcon, max_batch=4, max_length=32)
+    whole = decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD)
+    monkeypatch.setattr("app.gpu_decoder.PREFILL_TOKENS", 7)  # one row of 7 tokens at a time
+    assert decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD).tolist() == whole.tolist()
