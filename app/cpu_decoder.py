@@ -26,6 +26,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from app.generation import prompt_positions_and_mask
+
 
 def supports(config: Any) -> bool:
     """Plain Llama arithmetic only: default rotary embedding, no biases, SiLU, no tensor-parallel split."""
@@ -166,11 +168,8 @@ class CpuDecoder:
         cache = [(torch.zeros(shape), torch.zeros(shape)) for _ in self.layers]
         real = torch.zeros(batch, total, dtype=torch.bool)
         real[:, :width] = attention_mask.bool()
-        positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        causal = torch.ones(width, width, dtype=torch.bool).tril()
-        # A padding position attends to itself, so that no row of the mask is empty (which gives NaN).
-        prefill_mask = (causal & real[:, None, None, :width]) | torch.eye(width, dtype=torch.bool)
-        logits = self._forward(input_ids, positions, cache, 0, prefill_mask)
+        positions, prefill_mask = prompt_positions_and_mask(attention_mask)
+        logits = self._forward(input_ids, positions, cache, 0, prefill_mask[:, None])
         ids, finished = input_ids, torch.zeros(batch, dtype=torch.bool)
         position = positions[:, -1:]
         for step in range(max_new_tokens):

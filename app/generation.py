@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from app.prompt import STOP_STRINGS, cut_at_stop
 
@@ -75,3 +75,16 @@ class TextStream:
         if time.monotonic() >= self.request.deadline:
             return "deadline"
         return "length" if n_tokens >= self.request.max_new_tokens else "stop"
+
+
+def prompt_positions_and_mask(attention_mask: Any) -> tuple[Any, Any]:
+    """For left-padded prompts: each token's position (padding not counted) and which prompt tokens each
+    one attends to, [B, T, T] (causal, real tokens only; a padding position attends to itself, so that no
+    row of the mask is empty, which would give NaN)."""
+    import torch
+
+    width = attention_mask.shape[1]
+    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    causal = torch.ones(width, width, dtype=torch.bool, device=attention_mask.device).tril()
+    eye = torch.eye(width, dtype=torch.bool, device=attention_mask.device)
+    return positions, (causal & attention_mask.bool()[:, None, :]) | eye

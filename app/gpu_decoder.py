@@ -28,6 +28,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from app.generation import prompt_positions_and_mask
+
 log = logging.getLogger(__name__)
 # A prompt's float32 attention scores are computed a few rows at a time, this size each (with the softmax
 # beside them, about three times that at the peak).
@@ -246,10 +248,7 @@ class GpuDecoder:
         self.real[batch:rows, 0] = True  # unused rows attend to something: no NaN
         self.ids[:rows] = pad_token_id
         self.ids[:batch, :width] = input_ids
-        positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        causal = torch.ones(width, width, dtype=torch.bool, device=self.device).tril()
-        # a padding position attends to itself, so that no row of the mask is empty
-        mask = (causal & self.real[:batch, None, :width]) | torch.eye(width, dtype=torch.bool, device=self.device)
+        positions, mask = prompt_positions_and_mask(attention_mask.to(self.device))
         # The prompts a few rows at a time: 32 prompts that fill the cache at once peaked at 8.2 GiB on the
         # H100 (the MLP's activations), in pieces of PREFILL_TOKENS they stay near the decoding footprint.
         rows_at_once = max(1, PREFILL_TOKENS // width)

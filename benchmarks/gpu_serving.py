@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from app import generation, prompt
-from app.generation import GenerationRequest
+from app.generation import GenerationRequest, prompt_positions_and_mask
 from app.gpu_decoder import GpuDecoder
 from app.local_generator import LocalGenerator, verify_adapter
 from app.modeling import load_base
@@ -176,9 +176,9 @@ def serving_path(model: Any, tokenizer: Any, runs: int, *, int4_kernel: bool, gp
     out["top1_agreement_vs_unmerged"] = round(float((served.argmax(-1) == reference.argmax(-1)).float().mean()), 3)
     if isinstance(generator.decoder, GpuDecoder):
         ids = prompt_ids(tokenizer, 40)
-        causal = torch.ones(40, 40, dtype=torch.bool, device=ids.device).tril()[None]
+        positions, causal = prompt_positions_and_mask(torch.ones_like(ids))
         with torch.inference_mode():
-            ours = generator.decoder._forward(ids, torch.arange(40, device=ids.device)[None], 0, 40, causal).float()
+            ours = generator.decoder._forward(ids, positions, 0, 40, causal).float()
         error = (ours[0] - served[-1]).norm() / served[-1].norm()  # the loop's arithmetic against transformers'
         out["gpu_loop_logits_relative_error_vs_transformers"] = round(float(error), 4)
     out |= project_way(generator, runs)

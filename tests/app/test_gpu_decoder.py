@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from app.generation import prompt_positions_and_mask
 from app.gpu_decoder import GpuDecoder, supports
 from tests.app.decoding_cases import EOS, PAD, assert_rows_end_at_eos_or_stop, left_padded, never
 
@@ -46,9 +47,7 @@ def test_same_prompt_logits_as_transformers(falcon):
     decoder = GpuDecoder(falcon, max_batch=4, max_length=32)
     with torch.inference_mode():
         expected = falcon(input_ids=ids, attention_mask=mask).logits[:, -1]
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        real = mask.bool()
-        prefill = (torch.ones(7, 7, dtype=torch.bool).tril() & real[:, None, :]) | torch.eye(7, dtype=torch.bool)
+        positions, prefill = prompt_positions_and_mask(mask)
         ours = decoder._forward(ids, positions, 0, 7, prefill)
     torch.testing.assert_close(ours, expected, atol=1e-4, rtol=1e-4)
 

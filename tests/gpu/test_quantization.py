@@ -105,7 +105,7 @@ def test_serving_path_with_the_int4_kernel_keeps_the_adapter(falcon_dir):
 
 
 def test_gpu_decoding_loop_replays_what_it_computes_eagerly(falcon_dir):
-    from app.generation import GenerationRequest
+    from app.generation import GenerationRequest, prompt_positions_and_mask
     from app.gpu_decoder import GpuDecoder
     from app.local_generator import LocalGenerator
     from app.modeling import load_base
@@ -134,9 +134,7 @@ def test_gpu_decoding_loop_replays_what_it_computes_eagerly(falcon_dir):
     # the prompt's logits are transformers' (bf16: up to rounding)
     with torch.inference_mode():
         theirs = model(input_ids=ids, attention_mask=mask).logits[:, -1].float()
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        causal = torch.ones(10, 10, dtype=torch.bool, device="cuda").tril()
-        prefill = (causal & mask.bool()[:, None, :]) | torch.eye(10, dtype=torch.bool, device="cuda")
+        positions, prefill = prompt_positions_and_mask(mask)
         ours = eager._forward(ids, positions, 0, 10, prefill).float()
     assert float((ours - theirs).norm() / theirs.norm()) < 0.02
     results = generator.generate_batch([GenerationRequest("w1 w2 w3", 8, time.monotonic() + 120) for _ in range(3)])
