@@ -50,7 +50,8 @@ RUN groupadd --system --gid 10001 kiosk \
  && chown kiosk:kiosk /models /data
 WORKDIR /srv/kiosk
 COPY --from=build /opt/venv /opt/venv
-# The small shipped artefacts (gate, SmolLM2 adapter, knowledge base, QA pairs, FAQ) are part of the image.
+# The small shipped artefacts (gate, SmolLM2 and encoder adapters, knowledge base, QA pairs, FAQ) are
+# part of the image.
 COPY --chown=kiosk:kiosk app ./app
 COPY --chown=kiosk:kiosk templates ./templates
 COPY --chown=kiosk:kiosk static ./static
@@ -59,6 +60,7 @@ COPY --chown=kiosk:kiosk data/qa ./data/qa
 COPY --chown=kiosk:kiosk data/offtopic/hard_negatives.csv ./data/offtopic/
 COPY --chown=kiosk:kiosk models/classifier ./models/classifier
 COPY --chown=kiosk:kiosk models/adapters ./models/adapters
+COPY --chown=kiosk:kiosk models/embedder ./models/embedder
 ENV PATH=/opt/venv/bin:$PATH \
     KIOSK_HOST=0.0.0.0 \
     PORT=8000 \

