@@ -244,10 +244,11 @@ def write_report(results: dict[str, dict[str, float]], manifest: dict[str, Any],
     plt.close(fig)
     rows = "\n".join(f"| {name} | {r['top1']:.3f} | {r['top2']:.3f} | {r['top5']:.3f} |" for name, r in results.items())
     n = next(iter(results.values()))["questions"]
+    today, seconds = datetime.date.today().isoformat(), manifest["train_seconds"]
     text = f"""# Verified-answer ranking: sentence encoder
 
-Made by `python -m training.embedder evaluate` on {datetime.date.today().isoformat()}. Encoder: LoRA r={config["lora_r"]}
-on `{config["base"]}`, {config["epochs"]} epochs ({len(losses)} steps, {manifest["train_seconds"]:.0f} s on a 2-core CPU).
+Made by `python -m training.embedder evaluate` on {today}. Encoder: LoRA r={config["lora_r"]}
+on `{config["base"]}`, {config["epochs"]} epochs ({len(losses)} steps, {seconds:.0f} s on a 2-core CPU).
 
 How often the test question's own answer is the first (second, fifth) of the {n} test questions' rankings among
 the training split's verified answers, scored as serving scores them (`app.retriever._AnswerIndex`):
