@@ -41,6 +41,7 @@ from app.retriever import Retriever
 from training import qa
 from training.config import load_config, to_dict
 from training.finetune import to_half
+from training.metrics import score
 from training.sft_data import fold_of
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,11 @@ def evaluate(config: EmbedderConfig, tuned: Path, report: Path) -> dict[str, dic
                            ("fine-tuned MiniLM", Embedder(str(tuned)))):  # fmt: skip
         retriever = build_retriever(config.corpus, [config.train_csv], embedder)
         results[name] = top_k(answer_ranks(retriever, questions, answers))
+        # What a model that only copied the first verified answer would score: the ceiling copying sets.
+        assert retriever._answers is not None
+        first = [next(iter(retriever._answers.top(q, 1)), None) for q in questions]
+        copied = score(answers, [h.answer if h else "" for h in first])
+        results[name] |= {"copy_bleu": copied.mean_sentence_bleu, "copy_key_fact": copied.key_fact_accuracy}
     manifest = json.loads((tuned / EMBEDDER_MANIFEST).read_text(encoding="utf-8"))
     write_report(results, manifest, report)
     return results
@@ -242,7 +248,11 @@ def write_report(results: dict[str, dict[str, float]], manifest: dict[str, Any],
     plot.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(plot, dpi=110)
     plt.close(fig)
-    rows = "\n".join(f"| {name} | {r['top1']:.3f} | {r['top2']:.3f} | {r['top5']:.3f} |" for name, r in results.items())
+    rows = "\n".join(
+        f"| {name} | {r['top1']:.3f} | {r['top2']:.3f} | {r['top5']:.3f} | {r['copy_bleu']:.3f} | "
+        f"{r['copy_key_fact']:.3f} |"
+        for name, r in results.items()
+    )
     n = next(iter(results.values()))["questions"]
     today, seconds = datetime.date.today().isoformat(), manifest["train_seconds"]
     text = f"""# Verified-answer ranking: sentence encoder
@@ -253,11 +263,13 @@ on `{config["base"]}`, {config["epochs"]} epochs ({len(losses)} steps, {seconds:
 How often the test question's own answer is the first (second, fifth) of the {n} test questions' rankings among
 the training split's verified answers, scored as serving scores them (`app.retriever._AnswerIndex`):
 
-| encoder | top-1 | top-2 | top-5 |
-|---|---|---|---|
+| encoder | top-1 | top-2 | top-5 | copying the first: BLEU | key-fact |
+|---|---|---|---|---|---|
 {rows}
 
-The test split was not used to choose anything: the recipe was chosen on training folds held out in turn
+The last two columns score the first verified answer itself as the reply (mean sentence BLEU and key-fact
+accuracy, as `training.evaluate` scores generated answers): what a generator that copied it faithfully
+would reach. The test split was not used to choose anything: the recipe was chosen on training folds held out in turn
 (`python -m training.embedder train --holdout-fold K`).
 
 ![loss]({plot.name})
