@@ -96,12 +96,12 @@ class Embedder:
     def __init__(self, name: str = PACKAGED_MINILM, cache_dir: Path | None = None, batch: int = 32) -> None:
         from transformers import AutoModel, AutoTokenizer
 
-        path = resolve(name)
+        manifest = tuned_manifest(name)
+        path = resolve(name if manifest is None else str(manifest["base"]))
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
         self.dim = int(self.model.config.hidden_size)
         self.identity = base_identity(path)
-        manifest = tuned_manifest(name)
         if manifest is not None:
             self._apply_adapter(Path(name), manifest)
         self.cache_dir = cache_dir

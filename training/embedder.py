@@ -35,7 +35,7 @@ import torch
 
 from app.artifacts import atomic_write_json, atomic_write_text, folder_hashes, replace_folder, sha256_files
 from app.corpus import load_corpus
-from app.embeddings import EMBEDDER_MANIFEST, PACKAGED_MINILM, Embedder, encode
+from app.embeddings import EMBEDDER_MANIFEST, PACKAGED_MINILM, Embedder, base_identity, encode, resolve
 from app.grounding import build_retriever, load_hints
 from app.retriever import Retriever
 from training import qa
@@ -189,10 +189,9 @@ def train(config: EmbedderConfig) -> dict[str, Any]:
     embedder.model.save_pretrained(tmp)
     to_half(tmp / "adapter_model.safetensors")
     (tmp / "README.md").unlink(missing_ok=True)  # peft's model-card template says nothing true
-    base = Embedder(config.base)
     manifest = {
         "base": config.base,
-        "base_identity": base.identity,
+        "base_identity": base_identity(resolve(config.base)),
         "config": to_dict(config),
         "training_data_sha256": sha256_files([config.train_csv]),
         "losses": losses,
