@@ -116,9 +116,13 @@ def test_resume_after_a_crash_finishes_the_run(tiny_base, tmp_path):
 
 def test_the_config_presets_load():
     from training.config import load_config
+    from training.embedder import EmbedderConfig
 
     for preset in (ROOT / "training/configs").glob("*.yaml"):
-        if preset.name != "gate.yaml":
+        if preset.name == "minilm-hcm.yaml":  # the sentence encoder's preset
+            encoder = load_config(EmbedderConfig, preset)
+            assert encoder.lora_targets and encoder.epochs > 0
+        elif preset.name != "gate.yaml":
             config = load_config(FinetuneConfig, preset)
             assert config.lora_targets and config.eval_steps > 0
     falcon = load_config(FinetuneConfig, ROOT / "training/configs/falcon-7b-qlora.yaml")
