@@ -31,6 +31,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def staging_folder(out: Path) -> Path:
+    """An empty sibling of `out` to write a new version into before `replace_folder` swaps it in."""
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)  # left by a crash mid-write
+    return tmp
+
+
 def replace_folder(tmp: Path, out: Path) -> None:
     """Swap a fully written folder `tmp` in for `out`; readers see the old folder or the new one whole."""
     old = out.with_name(f".{out.name}.old")

@@ -23,7 +23,6 @@ import datetime
 import json
 import logging
 import math
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,7 +32,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.artifacts import atomic_write_json, atomic_write_text, folder_hashes, replace_folder, sha256_files
+from app.artifacts import (
+    atomic_write_json,
+    atomic_write_text,
+    folder_hashes,
+    replace_folder,
+    sha256_files,
+    staging_folder,
+)
 from app.corpus import load_corpus
 from app.embeddings import EMBEDDER_MANIFEST, PACKAGED_MINILM, Embedder, base_identity, encode, resolve
 from app.grounding import build_retriever, load_hints
@@ -136,6 +142,7 @@ def fit(config: EmbedderConfig, pairs: Pairs, rows: list[int]) -> tuple[Embedder
                 progress.set_postfix(loss=f"{losses[-1]:.3f}")
     model.eval()
     embedder.model = model
+    embedder.identity += "+unsaved"  # its vectors are not the base's: never share the base's cached ones
     return embedder, losses
 
 
@@ -167,7 +174,8 @@ def holdout(config: EmbedderConfig, fold: int) -> dict[str, dict[str, float]]:
     answers = [pairs.answers[pairs.target[i]] for i in held]
     # Every training answer stays in the index (as a test question's does); the held-out questions' words
     # are neither hints nor word statistics.
-    hints = [h if h.question not in questions else dataclasses.replace(h, question="")
+    left_out = set(questions)
+    hints = [h if h.question not in left_out else dataclasses.replace(h, question="")
              for h in load_hints([config.train_csv])]  # fmt: skip
     passages = load_corpus(config.corpus)
     results = {}
@@ -184,8 +192,7 @@ def train(config: EmbedderConfig) -> dict[str, Any]:
     pairs = read_pairs(config.train_csv)
     embedder, losses = fit(config, pairs, list(range(len(pairs.questions))))
     out = config.out_dir
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = staging_folder(out)
     embedder.model.save_pretrained(tmp)
     to_half(tmp / "adapter_model.safetensors")
     (tmp / "README.md").unlink(missing_ok=True)  # peft's model-card template says nothing true

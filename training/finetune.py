@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from typing import Any, Literal
 
 import torch
 
-from app.artifacts import atomic_write_json, folder_hashes, replace_folder, sha256_files
+from app.artifacts import atomic_write_json, folder_hashes, replace_folder, sha256_files, staging_folder
 from app.corpus import load_corpus
 from app.embeddings import get_embedder
 from app.local_generator import ADAPTER_MANIFEST
@@ -214,8 +213,7 @@ def build_trainer(config: FinetuneConfig, model: Any, tokenizer: Any) -> Any:
 def write_adapter(config: FinetuneConfig, trainer: Any, tokenizer: Any, seconds: float) -> dict[str, Any]:
     """Save the best adapter next to its final place, then swap it in whole."""
     out = config.out_dir
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = staging_folder(out)
     trainer.model.save_pretrained(tmp)
     to_half(tmp / "adapter_model.safetensors")
     history = trainer.state.log_history
