@@ -28,6 +28,8 @@ import torch.nn.functional as F
 
 from app.generation import prompt_positions_and_mask
 
+LogitsProcessor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (ids so far, logits) -> logits
+
 
 def supports(config: Any) -> bool:
     """Plain Llama arithmetic only: default rotary embedding, no biases, SiLU, no tensor-parallel split."""
@@ -156,11 +158,12 @@ class CpuDecoder:
 
     @torch.inference_mode()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int,
-                 stop: Callable[[torch.Tensor], torch.Tensor], eos_token_id: int,
-                 pad_token_id: int) -> torch.Tensor:  # fmt: skip
+                 stop: Callable[[torch.Tensor], torch.Tensor], eos_token_id: int, pad_token_id: int,
+                 process: LogitsProcessor | None = None) -> torch.Tensor:  # fmt: skip
         """Greedy continuation of left-padded prompts, `generate`-style: prompt + new ids, pad after a row ends.
 
-        `stop(ids)` is called after every token with all ids so far and returns one bool per row.
+        `stop(ids)` is called after every token with all ids so far and returns one bool per row;
+        `process(ids, logits)`, a logits processor, may change the logits before each token is picked.
         """
         batch, width = input_ids.shape
         total = width + max_new_tokens
@@ -173,6 +176,8 @@ class CpuDecoder:
         ids, finished = input_ids, torch.zeros(batch, dtype=torch.bool)
         position = positions[:, -1:]
         for step in range(max_new_tokens):
+            if process is not None:
+                logits = process(ids, logits)
             token = logits.argmax(dim=-1).masked_fill(finished, pad_token_id)
             ids = torch.cat([ids, token[:, None]], dim=1)
             finished |= (token == eos_token_id) | stop(ids)

@@ -122,8 +122,8 @@ class Kiosk:
             raise RuntimeError("no generator is configured (KIOSK_GENERATOR=none)")
         # retrieval encodes the question (~10 ms): off the event loop, which serves other visitors meanwhile
         grounded = await asyncio.to_thread(ground, question, self.s.retriever, tuple(history))
-        request = GenerationRequest(grounded.prompt, self.s.max_new_tokens,
-                                    time.monotonic() + self.s.request_timeout_s, on_text)  # fmt: skip
+        request = GenerationRequest(grounded.prompt, self.s.max_new_tokens, time.monotonic() + self.s.request_timeout_s,
+                                    on_text, copy_from=tuple(grounded.context.sentences))  # fmt: skip
         result = await self.s.worker.submit(request)
         self.s.metrics.tokens.inc(result.tokens)
         if result.finish in ("deadline", "cancelled") and not result.text:

@@ -40,7 +40,8 @@ def build_generator(settings: Settings) -> Generator | None:
     return LocalGenerator.load(settings.base_model, settings.adapter_dir, quantize_4bit=settings.quantize_4bit,
                                cpu_int8=settings.cpu_int8, int4_kernel=settings.gpu_int4_kernel,
                                cache_dir=settings.base_cache_dir, gpu_loop=settings.gpu_decoding_loop,
-                               max_batch=settings.max_batch_size, max_length=settings.gpu_max_length)  # fmt: skip
+                               max_batch=settings.max_batch_size, max_length=settings.gpu_max_length,
+                               copy_bias=settings.copy_bias)  # fmt: skip
 
 
 def faq_negatives(settings: Settings, verified: list[Hint]) -> list[str]:

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.copying import COPY_BIAS
+
 
 class Settings(BaseSettings):
     """Every field can be set as `KIOSK_<FIELD>` (e.g. `KIOSK_GENERATOR=openai`); the README lists them."""
@@ -44,6 +46,8 @@ class Settings(BaseSettings):
     openai_base_url: str = "http://vllm:8000/v1"
     openai_model: str = "hcm-adapter"
     openai_api_key: SecretStr = SecretStr("")
+    # bonus on the logits for continuing a source sentence the answer is copying (app.copying; 0: off)
+    copy_bias: float = Field(COPY_BIAS, ge=0, le=50)
     max_new_tokens: int = Field(64, ge=8, le=256)
     max_batch_size: int = Field(8, ge=1, le=64)
     batch_wait_ms: int = Field(10, ge=0, le=1000)

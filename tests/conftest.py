@@ -29,10 +29,12 @@ class FakeGenerator:
         self.cancelled = 0
         self.lock = threading.Lock()
         self.last_prompt = ""
+        self.last_copy_from: tuple[str, ...] = ()
 
     def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         with self.lock:
             self.last_prompt = requests[-1].prompt
+            self.last_copy_from = requests[-1].copy_from
             self.calls += len(requests)
             self.batches.append(len(requests))
         if self.error is not None:

@@ -43,7 +43,7 @@ from app.artifacts import (
 from app.corpus import load_corpus
 from app.embeddings import EMBEDDER_MANIFEST, PACKAGED_MINILM, Embedder, base_identity, encode, resolve
 from app.grounding import build_retriever, load_hints
-from app.retriever import Retriever
+from app.retriever import Hint, Retriever
 from training import qa
 from training.config import load_config, to_dict
 from training.finetune import to_half
@@ -164,34 +164,40 @@ def top_k(ranks: np.ndarray) -> dict[str, float]:
     return {f"top{k}": round(float((ranks < k).mean()), 4) for k in (1, 2, 5)} | {"questions": len(ranks)}
 
 
-def holdout(config: EmbedderConfig, fold: int) -> dict[str, dict[str, float]]:
-    """Train without fold `fold`'s questions; rank that fold's questions among all training answers."""
-    pairs = read_pairs(config.train_csv)
+def _split(config: EmbedderConfig, pairs: Pairs, fold: int) -> tuple[list[int], list[int], list[Hint]]:
+    """Rows kept for training, rows held out (fold `fold`), and serving's hints without the held-out questions.
+
+    Every training answer stays in the index (as a test question's does); the held-out questions' words are
+    neither hints nor word statistics.
+    """
     folds = [fold_of(q, config.folds) for q in pairs.questions]
     kept = [i for i, k in enumerate(folds) if k != fold]
     held = [i for i, k in enumerate(folds) if k == fold]
-    questions = [pairs.questions[i] for i in held]
-    answers = [pairs.answers[pairs.target[i]] for i in held]
-    # Every training answer stays in the index (as a test question's does); the held-out questions' words
-    # are neither hints nor word statistics.
-    left_out = set(questions)
+    left_out = {pairs.questions[i] for i in held}
     hints = [h if h.question not in left_out else dataclasses.replace(h, question="")
              for h in load_hints([config.train_csv])]  # fmt: skip
-    passages = load_corpus(config.corpus)
-    results = {}
-    base = Embedder(config.base)
-    tuned, _ = fit(config, pairs, kept)
-    for name, embedder in (("base", base), ("fine-tuned", tuned)):
-        retriever = Retriever(passages, hints, embedder=embedder)
-        results[name] = top_k(answer_ranks(retriever, questions, answers))
-    return results
+    return kept, held, hints
 
 
-def train(config: EmbedderConfig) -> dict[str, Any]:
-    start = time.monotonic()
+def _held_ranks(config: EmbedderConfig, pairs: Pairs, held: list[int], hints: list[Hint],
+                embedder: Embedder | None) -> dict[str, float]:  # fmt: skip
+    retriever = Retriever(load_corpus(config.corpus), hints, embedder=embedder)
+    answers = [pairs.answers[pairs.target[i]] for i in held]
+    return top_k(answer_ranks(retriever, [pairs.questions[i] for i in held], answers))
+
+
+def holdout(config: EmbedderConfig, fold: int) -> dict[str, dict[str, float]]:
+    """Train without fold `fold`'s questions; rank that fold's questions among all training answers."""
     pairs = read_pairs(config.train_csv)
-    embedder, losses = fit(config, pairs, list(range(len(pairs.questions))))
-    out = config.out_dir
+    kept, held, hints = _split(config, pairs, fold)
+    tuned, _ = fit(config, pairs, kept)
+    return {name: _held_ranks(config, pairs, held, hints, embedder)
+            for name, embedder in (("base", Embedder(config.base)), ("fine-tuned", tuned))}  # fmt: skip
+
+
+def save(config: EmbedderConfig, embedder: Embedder, losses: list[float], out: Path, seconds: float,
+         **extra: Any) -> dict[str, Any]:  # fmt: skip
+    """Write the adapter (float16) and its manifest into `out`, atomically."""
     tmp = staging_folder(out)
     embedder.model.save_pretrained(tmp)
     to_half(tmp / "adapter_model.safetensors")
@@ -201,15 +207,46 @@ def train(config: EmbedderConfig) -> dict[str, Any]:
         "base_identity": base_identity(resolve(config.base)),
         "config": to_dict(config),
         "training_data_sha256": sha256_files([config.train_csv]),
+        **extra,
         "losses": losses,
-        "train_seconds": round(time.monotonic() - start, 1),
+        "train_seconds": round(seconds, 1),
         "made": datetime.date.today().isoformat(),
         "files": folder_hashes(tmp),  # before the manifest itself is written
     }
     atomic_write_json(tmp / EMBEDDER_MANIFEST, manifest)
     replace_folder(tmp, out)
-    log.info("encoder adapter written to %s in %.0fs (loss %.3f -> %.3f)", out, manifest["train_seconds"],
-             losses[0], losses[-1])  # fmt: skip
+    return manifest
+
+
+def train_folds(config: EmbedderConfig, out: Path) -> dict[str, Any]:
+    """One encoder per fold, each trained without that fold's questions: `out/fold-K`.
+
+    The adapter's training prompts rank verified answers for a training question with the encoder that never
+    saw it (`training.finetune`, `context_embedder`), so training meets the first answer right about as often
+    as serving does for a new phrasing. Each folder's manifest records its fold and how its held-out questions
+    ranked (the cross-validated figure of the recipe).
+    """
+    pairs = read_pairs(config.train_csv)
+    results = {}
+    for fold in range(config.folds):
+        start = time.monotonic()
+        kept, held, hints = _split(config, pairs, fold)
+        tuned, losses = fit(config, pairs, kept)
+        ranks = _held_ranks(config, pairs, held, hints, tuned)
+        save(config, tuned, losses, out / f"fold-{fold}", time.monotonic() - start, holdout_fold=fold,
+             folds=config.folds, holdout=ranks)  # fmt: skip
+        results[f"fold-{fold}"] = ranks
+        log.info("fold %d of %d: held-out top-1 %.3f (%d questions)", fold, config.folds, ranks["top1"], len(held))
+    return results
+
+
+def train(config: EmbedderConfig) -> dict[str, Any]:
+    start = time.monotonic()
+    pairs = read_pairs(config.train_csv)
+    embedder, losses = fit(config, pairs, list(range(len(pairs.questions))))
+    manifest = save(config, embedder, losses, config.out_dir, time.monotonic() - start)
+    log.info("encoder adapter written to %s in %.0fs (loss %.3f -> %.3f)", config.out_dir,
+             manifest["train_seconds"], losses[0], losses[-1])  # fmt: skip
     return manifest
 
 
@@ -285,10 +322,11 @@ would reach. The test split was not used to choose anything: the recipe was chos
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["train", "evaluate"])
+    parser.add_argument("command", choices=["train", "folds", "evaluate"])
     parser.add_argument("--config", type=Path, help="a YAML preset of EmbedderConfig fields")
     parser.add_argument("--holdout-fold", type=int, help="train: leave this fold's questions out and score them")
     parser.add_argument("--embedder", type=Path, help="evaluate: the fine-tuned folder (default: out_dir)")
+    parser.add_argument("--out", type=Path, help="folds: where fold-K folders go (default: out_dir + '-folds')")
     parser.add_argument("--report", type=Path, default=REPORTS / "embedder.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -299,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(holdout(config, args.holdout_fold), indent=1))
     elif args.command == "train":
         train(config)
+    elif args.command == "folds":
+        out = args.out or config.out_dir.with_name(config.out_dir.name + "-folds")
+        print(json.dumps(train_folds(config, out), indent=1))
     else:
         print(json.dumps(evaluate(config, args.embedder or config.out_dir, args.report), indent=1))
     return 0

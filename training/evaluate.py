@@ -1,9 +1,12 @@
 """Generate answers for the test split, with the base alone and with the adapter, and report.
 
     python -m training.evaluate --config training/configs/smollm2-135m-lora.yaml [--limit 40]
+    python -m training.evaluate --config ... --split validation --copy-bias 0,1,2,4 --variants adapter+retrieval
 
 Writes reports/eval.md (table against the student report, sample answers), PNG plots (loss curves,
-BLEU over runs) and appends one row per variant to reports/runs.csv.
+BLEU over runs) and appends one row per variant to reports/runs.csv. `--split validation` scores the
+training pairs the adapter never trained on (its evaluation-loss pairs), with the prompts training built for
+them: that is where decoding settings such as the copy bias are chosen, never on the test split.
 """
 
 from __future__ import annotations
@@ -21,31 +24,48 @@ from pathlib import Path
 from typing import Any
 
 from app.artifacts import atomic_write_text, sha256_files
+from app.copying import COPY_BIAS
+from app.corpus import load_corpus
 from app.embeddings import get_embedder
 from app.generation import GenerationRequest
 from app.grounding import Grounded, build_retriever, ground, readable
 from app.local_generator import LocalGenerator
 from training import qa
 from training.config import load_config
-from training.finetune import FinetuneConfig
+from training.finetune import FinetuneConfig, context_embedders, split_for_eval
 from training.metrics import Scores, score
+from training.sft_data import make_examples
 
 log = logging.getLogger(__name__)
 REPORTS = Path("reports")
 RUNS_CSV = REPORTS / "runs.csv"
 
 
-def generate(generator: LocalGenerator, prompts: list[str], max_new_tokens: int, batch: int = 8) -> list[str]:
+def generate(generator: LocalGenerator, grounded: list[Grounded], max_new_tokens: int, batch: int = 8) -> list[str]:
+    """Answers as the service asks for them (the context's sentences are what the copy bias may copy)."""
     answers: list[str] = []
-    for i in range(0, len(prompts), batch):
-        requests = [GenerationRequest(p, max_new_tokens, time.monotonic() + 600) for p in prompts[i : i + batch]]
+    for i in range(0, len(grounded), batch):
+        requests = [
+            GenerationRequest(g.prompt, max_new_tokens, time.monotonic() + 600, copy_from=tuple(g.context.sentences))
+            for g in grounded[i : i + batch]
+        ]
         answers += [r.text for r in generator.generate_batch(requests)]
-        log.info("generated %d/%d", len(answers), len(prompts))
+        log.info("generated %d/%d", len(answers), len(grounded))
     return answers
 
 
-def grounded_for(pairs: list[qa.QAPair], config: FinetuneConfig, retrieval: bool) -> list[Grounded]:
-    """Test prompts built as serving builds them; retrieval hints come from the training pairs only."""
+def grounded_for(pairs: list[qa.QAPair], config: FinetuneConfig, retrieval: bool,
+                 split: str = "test") -> list[Grounded]:  # fmt: skip
+    """Test prompts built as serving builds them; retrieval hints come from the training pairs only.
+
+    Validation prompts are the ones training built for those pairs (other folds' hints, the encoder of
+    their fold), since serving's encoder has seen the validation questions.
+    """
+    if split == "validation":
+        hint_pairs = qa.read_pairs(config.train_csv)
+        examples = make_examples(pairs, load_corpus(config.corpus), retrieval, hint_pairs=hint_pairs,
+                                 embedders=context_embedders(config) if retrieval else ())  # fmt: skip
+        return [Grounded(e.prompt, e.context) for e in examples]
     embedder = get_embedder(config.embedder) if retrieval and config.embedder else None
     retriever = build_retriever(config.corpus, [config.train_csv], embedder) if retrieval else None
     return [ground(p.question, retriever) for p in pairs]
@@ -75,38 +95,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="evaluate the first N test pairs only")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--variants", default="base+retrieval,adapter+retrieval,adapter-retrieval,base-retrieval")
-    parser.add_argument("--report", type=Path, default=REPORTS / "eval.md")
+    parser.add_argument("--report", type=Path, help="default: reports/eval.md (test), none for validation")
+    parser.add_argument("--split", choices=["test", "validation"], default="test")
+    parser.add_argument("--copy-bias", default=str(COPY_BIAS),
+                        help="comma-separated values: each variant runs once per value (app.copying)")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(FinetuneConfig, args.config)
-    pairs = qa.read_pairs(qa.TEST_CSV)[: args.limit]
+    biases = [float(b) for b in args.copy_bias.split(",")]
+    if any(b < 0 for b in biases):
+        parser.error("--copy-bias values must be 0 or more")
+    if args.split == "validation":
+        pairs = split_for_eval(qa.read_pairs(config.train_csv), config.eval_share)[1][: args.limit]
+    else:
+        pairs = qa.read_pairs(qa.TEST_CSV)[: args.limit]
     references = [p.answer for p in pairs]
     results: dict[str, tuple[Scores, list[str]]] = {}
     loaded: dict[bool, LocalGenerator] = {}
-    for variant in args.variants.split(","):
+    grounded: dict[bool, list[Grounded]] = {}
+    for variant, bias in [(v, b) for v in args.variants.split(",") for b in biases]:
         with_adapter, retrieval = variant.startswith("adapter"), "+retrieval" in variant
         if with_adapter not in loaded:
             loaded[with_adapter] = LocalGenerator.load(
                 config.base_model, config.out_dir if with_adapter else None, quantize_4bit=config.quantize_4bit,
                 cpu_int8=True, cache_dir=Path("models/base"),  # as served
             )  # fmt: skip
+        generator = loaded[with_adapter]
+        generator.copy_bias = bias
+        name = variant if len(biases) == 1 and bias == COPY_BIAS else f"{variant}, copy bias {bias:g}"
         start = time.monotonic()
-        grounded = grounded_for(pairs, config, retrieval)
-        generated = generate(loaded[with_adapter], [g.prompt for g in grounded], args.max_new_tokens)
+        if retrieval not in grounded:
+            grounded[retrieval] = grounded_for(pairs, config, retrieval, args.split)
+        generated = generate(generator, grounded[retrieval], args.max_new_tokens)
         # What a visitor reads: an unfinished answer is replaced by a retrieved sentence (app.grounding.readable).
-        served = [readable(text, g.context) for text, g in zip(generated, grounded, strict=True)]
+        served = [readable(text, g.context) for text, g in zip(generated, grounded[retrieval], strict=True)]
         answers = [text for text, _ in served]
         scores = score(references, answers, fallbacks=sum(fell_back for _, fell_back in served))
-        results[variant] = (scores, answers)
-        log.info("%s: %s (%.0fs)", variant, scores, time.monotonic() - start)
+        results[name] = (scores, answers)
+        log.info("%s: %s (%.0fs)", name, scores, time.monotonic() - start)
         append_run({"time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                    "config": str(args.config), "variant": variant, "base_model": config.base_model,
+                    "config": str(args.config), "variant": name, "split": args.split, "copy_bias": bias,
+                    "base_model": config.base_model,
                     "data_sha256": sha256_files([config.train_csv, qa.TEST_CSV, config.corpus])[:16],
                     **asdict(scores)})  # fmt: skip
+    print(json.dumps({k: asdict(v[0]) for k, v in results.items()}, indent=1))
+    if args.split == "validation" and args.report is None:
+        return 0
     from training.eval_report import write_eval_report
 
-    write_eval_report(results, pairs, config, args.report)
-    print(json.dumps({k: asdict(v[0]) for k, v in results.items()}, indent=1))
+    write_eval_report(results, pairs, config, args.report or REPORTS / "eval.md")
     return 0
 
 

@@ -22,13 +22,20 @@ import torch
 
 from app.artifacts import atomic_write_json, folder_hashes, replace_folder, sha256_files, staging_folder
 from app.corpus import load_corpus
-from app.embeddings import get_embedder
+from app.embeddings import Embedder, get_embedder
 from app.local_generator import ADAPTER_MANIFEST
 from app.modeling import base_identity, decoder_layers, frozen_layer_count, load_base, lora_config
 from app.prompt import HUMAN
 from training import qa
 from training.config import load_config, to_dict
-from training.sft_data import PadCollator, TokenizedDataset, answer_only_loss, fold_of, make_examples
+from training.sft_data import (
+    PadCollator,
+    TokenizedDataset,
+    answer_only_loss,
+    fold_embedders,
+    fold_of,
+    make_examples,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +59,12 @@ class FinetuneConfig:
     embedder: str = "models/embedder/minilm-hcm"
     """Sentence encoder that ranks verified answers with the words' meaning (app.embeddings; "" for none),
     as serving's `KIOSK_EMBEDDER`: what `training.evaluate` retrieves with."""
-    context_embedder: str = "packaged:minilm"
-    """The encoder for the training prompts' contexts. Not the fine-tuned one: it has seen every training
-    question, so its contexts for them would be better than serving's for a new question; the base has
-    seen none, so training's retrieval is never better than serving's."""
+    context_embedder: str = "models/embedder/minilm-hcm-folds"
+    """The encoder for the training prompts' contexts: a base encoder, or a folder of one fine-tuned encoder
+    per fold (`python -m training.embedder folds`), fold K's trained without fold K's questions. Never the
+    served one: it has seen every training question, so its contexts for them would be better than serving's
+    for a new question. Cross-fitted, training meets the first verified answer right about as often as
+    serving does."""
     max_length: int = 256
     epochs: float = 3.0
     batch_size: int = 8
@@ -184,15 +193,25 @@ def trainer_class(answer_only_logits: bool = True) -> type:
     return AnswerOnlyTrainer
 
 
+def context_embedders(config: FinetuneConfig, folds: int = 5) -> list[Embedder | None]:
+    """One encoder per fold for the training prompts (the same one in every fold for a base encoder)."""
+    name = config.context_embedder
+    if not (config.retrieval and name):
+        return []
+    if (Path(name) / "fold-0").is_dir():
+        return list(fold_embedders(Path(name), config.train_csv, folds))
+    return [get_embedder(name)] * folds
+
+
 def build_trainer(config: FinetuneConfig, model: Any, tokenizer: Any) -> Any:
     from transformers import EarlyStoppingCallback
 
     passages = load_corpus(config.corpus)
     pairs = qa.read_pairs(config.train_csv)
     train_pairs, eval_pairs = split_for_eval(pairs, config.eval_share)
-    embedder = get_embedder(config.context_embedder) if config.retrieval and config.context_embedder else None
-    train_examples = make_examples(train_pairs, passages, config.retrieval, hint_pairs=pairs, embedder=embedder)
-    eval_examples = make_examples(eval_pairs, passages, config.retrieval, hint_pairs=pairs, embedder=embedder)
+    embedders = context_embedders(config)
+    train_examples = make_examples(train_pairs, passages, config.retrieval, hint_pairs=pairs, embedders=embedders)
+    eval_examples = make_examples(eval_pairs, passages, config.retrieval, hint_pairs=pairs, embedders=embedders)
     pad = config.max_length if config.pad_to_max_length else None
     train_set = TokenizedDataset(train_examples, tokenizer, config.max_length)
     eval_set = TokenizedDataset(eval_examples, tokenizer, config.max_length)

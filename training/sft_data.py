@@ -8,14 +8,18 @@ good as serving sees it for a new question, not better.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from app.artifacts import ArtifactError, sha256_files
 from app.corpus import Passage
+from app.embeddings import Embedder, get_embedder, tuned_manifest
 from app.grounding import ground
-from app.retriever import Hint, Retriever
+from app.retriever import Context, Hint, Retriever
 from training.qa import QAPair
 
 IGNORE = -100
@@ -26,15 +30,40 @@ class SFTExample:
     prompt: str
     answer: str
     source_ids: tuple[str, ...]
+    context: Context = field(default_factory=lambda: Context([], [], []))
 
 
 def fold_of(question: str, folds: int) -> int:
     return int(hashlib.sha256(question.encode()).hexdigest()[:8], 16) % folds
 
 
+def fold_embedders(folder: Path, train_csv: Path, folds: int) -> list[Embedder]:
+    """The encoders of `python -m training.embedder folds`: fold K's never saw fold K's questions.
+
+    Each is checked to hold out its own fold of `folds`, and to come from `train_csv` as it is now.
+    """
+    data = sha256_files([train_csv])
+    paths = []
+    for fold in range(folds):  # all checked before any is loaded
+        path = folder / f"fold-{fold}"
+        manifest = tuned_manifest(str(path))
+        if manifest is None:
+            raise ArtifactError(f"{path} is missing: make it with python -m training.embedder folds")
+        if (manifest.get("holdout_fold"), manifest.get("folds")) != (fold, folds):
+            raise ArtifactError(f"{path} did not hold out fold {fold} of {folds}: rebuild the folds")
+        if manifest.get("training_data_sha256") != data:
+            raise ArtifactError(f"{path} was trained on other data than {train_csv} holds now: rebuild the folds")
+        paths.append(path)
+    return [get_embedder(str(path)) for path in paths]
+
+
 def make_examples(pairs: list[QAPair], passages: list[Passage], retrieval: bool, folds: int = 5,
-                  hint_pairs: list[QAPair] | None = None, **retriever_kw: Any) -> list[SFTExample]:  # fmt: skip
-    """Prompts for `pairs`; a pair's context is retrieved with hints from the other folds of `hint_pairs`."""
+                  hint_pairs: list[QAPair] | None = None, embedders: Sequence[Embedder | None] = (),
+                  **retriever_kw: Any) -> list[SFTExample]:  # fmt: skip
+    """Prompts for `pairs`; a pair's context is retrieved with hints from the other folds of `hint_pairs`.
+
+    `embedders`, one per fold, rank verified answers for that fold's questions (see `fold_embedders`).
+    """
     hint_pairs = pairs if hint_pairs is None else hint_pairs
     retrievers: dict[int, Retriever] = {}
     examples = []
@@ -46,10 +75,12 @@ def make_examples(pairs: list[QAPair], passages: list[Passage], retrieval: bool,
                 hints = [
                     Hint(p.question, p.answer, p.source_ids) for p in hint_pairs if fold_of(p.question, folds) != k
                 ]
+                if embedders:
+                    retriever_kw["embedder"] = embedders[k]
                 retrievers[k] = Retriever(passages, hints, **retriever_kw)
             retriever = retrievers[k]
         grounded = ground(pair.question, retriever)
-        examples.append(SFTExample(grounded.prompt, pair.answer, pair.source_ids))
+        examples.append(SFTExample(grounded.prompt, pair.answer, pair.source_ids, grounded.context))
     return examples
 
 

@@ -42,6 +42,8 @@ def test_generated_answer_for_a_new_related_question(client, fake):
     assert body["answer"] == fake.text and fake.calls == 1
     assert body["sources"] and body["related"] is True
     assert len(body["request_id"]) == 32 and len(body["session_id"]) == 32
+    # the retrieved sentences in the prompt are what the copy bias may copy (app.copying)
+    assert fake.last_copy_from and all(s in fake.last_prompt for s in fake.last_copy_from)
 
 
 def test_an_unfinished_generated_answer_is_replaced_by_the_best_retrieved_sentence(client, fake):

@@ -1,0 +1,78 @@
+"""The copy bias: which tokens it favours, and that decoding with it finishes a copied sentence and stops."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from app.copying import CopyBias, continuations
+from app.cpu_decoder import CpuDecoder
+from tests.app.decoding_cases import EOS, PAD, left_padded, never
+
+END = 99
+
+
+def test_continuations_follow_the_longest_match():
+    source = [5, 6, 7, 8, 6, 9]
+    assert continuations(source, [1, 5, 6], END) == (2, {7})  # "5 6" beats the shorter match of "6" alone
+    assert continuations(source, [3, 6], END) == (1, {7, 9})  # "6" twice: both continuations
+    assert continuations(source, [8, 6, 9], END) == (3, {END})  # copied to its end: the answer may end
+    assert continuations(source, [4, 4], END) == (0, set())
+    assert continuations(source, [], END) == (0, set())
+    assert continuations(source, [5, 6, 7, 8], END, max_match=2) == (2, {6})
+
+
+def test_bias_goes_to_the_continuation_of_each_rows_own_sources():
+    bias = CopyBias([[[10, 11, 12]], [[20, 21], [30, 31]], []], prompt_width=2, bias=3.0, end_token=END)
+    ids = torch.tensor([[0, 0, 10], [0, 0, 30], [0, 0, 10]])
+    scores = bias(ids, torch.zeros(3, 100))
+    assert scores[0].nonzero().flatten().tolist() == [11] and scores[0, 11] == 3.0
+    assert scores[1].nonzero().flatten().tolist() == [31]
+    assert not scores[2].any()  # no sources: nothing changes
+    untouched = bias(ids[:, :2], torch.zeros(3, 100))  # nothing generated yet: nothing to continue
+    assert not untouched.any()
+
+
+@pytest.fixture(scope="module")
+def llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(1)
+    config = LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=16, tie_word_embeddings=True,
+                         bos_token_id=2, eos_token_id=EOS, pad_token_id=PAD)  # fmt: skip
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(4.0) if p.dim() > 1 else None
+    return model
+
+
+@pytest.mark.parametrize("loop", ["cpu_decoder", "generate"])
+def test_a_strong_bias_copies_the_started_sentence_to_its_end_then_ends(llama, loop):
+    ids, mask = left_padded()
+    decoder = CpuDecoder(llama, int8=False)
+    free = decoder.generate(ids, mask, 8, never, eos_token_id=-1, pad_token_id=PAD)[:, ids.shape[1] :]
+    # A source sentence for each row that starts with the token the model picks first, then goes elsewhere.
+    sources = [[[int(row[0]), 60, 61, 62]] for row in free]
+    assert all(int(row[1]) != 60 for row in free)  # unbiased, the model would not copy it
+    copying = CopyBias(sources, ids.shape[1], bias=1e4, end_token=EOS)
+    if loop == "cpu_decoder":
+        out = decoder.generate(ids, mask, 8, never, eos_token_id=EOS, pad_token_id=PAD, process=copying)
+    else:
+        with torch.inference_mode():
+            out = llama.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8, do_sample=False,
+                                 logits_processor=[copying], eos_token_id=EOS, pad_token_id=PAD)  # fmt: skip
+    for row, source in zip(out[:, ids.shape[1] :].tolist(), sources, strict=True):
+        assert row[:5] == source[0] + [EOS]
+
+
+def test_without_sources_or_bias_decoding_is_unchanged(llama):
+    ids, mask = left_padded()
+    decoder = CpuDecoder(llama, int8=False)
+    plain = decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD)
+    none = CopyBias([[], [], []], ids.shape[1], bias=1e4, end_token=EOS)
+    zero = CopyBias([[[5, 6, 7]]] * 3, ids.shape[1], bias=0.0, end_token=EOS)
+    for process in (none, zero):
+        out = decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD, process=process)
+        assert out.tolist() == plain.tolist()
