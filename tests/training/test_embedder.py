@@ -13,7 +13,8 @@ from app.artifacts import ArtifactError, sha256_files
 from app.embeddings import EMBEDDER_MANIFEST, PACKAGED_MINILM, Embedder, resolve
 from app.grounding import build_retriever
 from training import qa
-from training.embedder import EmbedderConfig, answer_ranks, fit, in_batch_loss, read_pairs, train
+from training.embedder import EmbedderConfig, answer_ranks, fit, in_batch_loss, read_pairs, train, train_folds
+from training.sft_data import fold_embedders, fold_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "models/embedder/minilm-hcm"
@@ -110,3 +111,21 @@ def test_the_shipped_encoder_matches_the_training_data_and_ranks_test_answers_be
         retriever = build_retriever(ROOT / "data/corpus.jsonl", [qa.TRAIN_CSV], Embedder(name))
         top1[name] = float((answer_ranks(retriever, questions, answers) == 0).mean())
     assert top1[str(SHIPPED)] >= top1[PACKAGED_MINILM] + 0.05, top1
+
+
+def test_each_fold_encoder_is_trained_without_its_folds_questions(small_csv, tmp_path):
+    config = EmbedderConfig(train_csv=small_csv, epochs=1, batch_size=4, folds=2)
+    results = train_folds(config, tmp_path / "folds")
+    pairs = read_pairs(small_csv)
+    for fold in range(2):
+        manifest = json.loads((tmp_path / "folds" / f"fold-{fold}" / EMBEDDER_MANIFEST).read_text())
+        kept = sum(fold_of(q, 2) != fold for q in pairs.questions)
+        assert (manifest["holdout_fold"], manifest["folds"]) == (fold, 2)
+        assert len(manifest["losses"]) == -(-kept // 4)  # one epoch over the other fold's questions only
+        assert manifest["holdout"] == results[f"fold-{fold}"]
+        assert manifest["holdout"]["questions"] == len(pairs.questions) - kept
+    assert len(fold_embedders(tmp_path / "folds", small_csv, 2)) == 2
+
+
+def test_the_shipped_fold_encoders_match_the_training_data():
+    assert len(fold_embedders(ROOT / "models/embedder/minilm-hcm-folds", qa.TRAIN_CSV, 5)) == 5
