@@ -2,6 +2,7 @@
 
     python -m training.evaluate --config training/configs/smollm2-135m-lora.yaml [--limit 40]
     python -m training.evaluate --config ... --split validation --copy-bias 0,1,2,4 --variants adapter+retrieval
+    python -m training.evaluate --config ... --variants adapter+retrieval,adapter+retrieval@0  # with / without
 
 Writes reports/eval.md (table against the student report, sample answers), PNG plots (loss curves,
 BLEU over runs) and appends one row per variant to reports/runs.csv. `--split validation` scores the
@@ -103,8 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(FinetuneConfig, args.config)
     biases = [float(b) for b in args.copy_bias.split(",")]
-    if any(b < 0 for b in biases):
-        parser.error("--copy-bias values must be 0 or more")
+    runs = []  # "variant@bias" runs once with that bias; a plain variant once per --copy-bias value
+    for v in args.variants.split(","):
+        name, _, fixed = v.partition("@")
+        runs += [(name, float(fixed))] if fixed else [(name, b) for b in biases]
+    if any(b < 0 for _, b in runs):
+        parser.error("copy bias values must be 0 or more")
     if args.split == "validation":
         pairs = split_for_eval(qa.read_pairs(config.train_csv), config.eval_share)[1][: args.limit]
     else:
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, tuple[Scores, list[str]]] = {}
     loaded: dict[bool, LocalGenerator] = {}
     grounded: dict[bool, list[Grounded]] = {}
-    for variant, bias in [(v, b) for v in args.variants.split(",") for b in biases]:
+    for variant, bias in runs:
         with_adapter, retrieval = variant.startswith("adapter"), "+retrieval" in variant
         if with_adapter not in loaded:
             loaded[with_adapter] = LocalGenerator.load(
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
         generator = loaded[with_adapter]
         generator.copy_bias = bias
-        name = variant if len(biases) == 1 and bias == COPY_BIAS else f"{variant}, copy bias {bias:g}"
+        name = variant if bias == COPY_BIAS or not retrieval else f"{variant}, copy bias {bias:g}"
         start = time.monotonic()
         if retrieval not in grounded:
             grounded[retrieval] = grounded_for(pairs, config, retrieval, args.split)
