@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from app.artifacts import atomic_write_text
+from app.copying import COPY_BIAS
 from training import qa
 from training.finetune import FinetuneConfig
 from training.metrics import Scores
@@ -66,6 +67,10 @@ def plot_bleu_over_runs(runs_csv: Path, out: Path) -> bool:
     return True
 
 
+def _number(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "n/a"
+
+
 def write_eval_report(results: dict[str, tuple[Scores, list[str]]], pairs: list[qa.QAPair],
                       config: FinetuneConfig, path: Path) -> None:  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +84,9 @@ def write_eval_report(results: dict[str, tuple[Scores, list[str]]], pairs: list[
         f"Made by `python -m training.evaluate` on {datetime.date.today().isoformat()}: {len(pairs)} test questions "
         f"(data/qa/test.csv, never seen in training), greedy decoding, at most 64 new tokens. Base model: "
         f"`{config.base_model}`; adapter: `{config.out_dir}` "
-        f"(best evaluation loss {manifest.get('metrics', {}).get('best_eval_loss', 'n/a')}).",
+        f"(best evaluation loss {_number(manifest.get('metrics', {}).get('best_eval_loss'))}). Copy bias "
+        f"{COPY_BIAS:g} unless a row says otherwise (`app.copying`; chosen on the adapter's validation questions, "
+        "`python -m training.evaluate --split validation`).",
         "",
         "Key-fact accuracy is the share of the reference answer's numbers and names (case- and accent-folded) "
         "found in the generated answer. A clean ending means no turn marker and a finished last sentence. "
