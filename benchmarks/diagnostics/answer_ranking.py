@@ -20,6 +20,7 @@ import argparse
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +42,7 @@ def fold_terms(config: EmbedderConfig, fold: int, folder: Path) -> tuple[np.ndar
     retriever = Retriever(load_corpus(config.corpus), hints, embedder=embedder)
     index = retriever._answers
     assert index is not None and index._vectors is not None
+    assert index._char_matrix is not None and index._word_matrix is not None
     position = {h.answer: i for i, h in enumerate(index.hints)}
     asked: dict[str, list[str]] = {}
     for h in hints:
@@ -75,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     config = EmbedderConfig()
     per_fold = [fold_terms(config, k, args.folds) for k in range(config.folds)]
-    results = []
+    results: list[dict[str, Any]] = []
     grid = itertools.product([0.5], [0.5], [2, 4, 6], [0], [0, 1, 2, 4], [0, 0.5, 1, 2], [0, 0.1, 0.2, 0.4])
     for weights in grid:
         ranks = []
