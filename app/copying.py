@@ -24,20 +24,21 @@ COPY_BIAS = 3.0
 0.735 / 0.727 / 0.734 / 0.744 / 0.744): the smallest of the best."""
 
 
-def continuations(source: Sequence[int], generated: Sequence[int], end: int,
+def continuations(sentences: Sequence[Sequence[int]], generated: Sequence[int], end: int,
                   max_match: int = 8) -> tuple[int, set[int]]:  # fmt: skip
-    """The longest match (up to `max_match` tokens) between the end of `generated` and a span of `source`,
-    and the tokens that follow that span in `source` (`end` after its last token). (0, set()) without one."""
+    """The longest match (up to `max_match` tokens) between the end of `generated` and a span of any sentence,
+    and the tokens that follow such spans (`end` after a sentence's last token). (0, set()) without one."""
     best, found = 0, set[int]()
     n = min(max_match, len(generated))
-    for last in range(len(source)):
-        length = 0
-        while length < n and length <= last and source[last - length] == generated[-1 - length]:
-            length += 1
-        if length and length >= best:
-            following = source[last + 1] if last + 1 < len(source) else end
-            found = {following} if length > best else found | {following}
-            best = length
+    for sentence in sentences:
+        for last in range(len(sentence)):
+            length = 0
+            while length < n and length <= last and sentence[last - length] == generated[-1 - length]:
+                length += 1
+            if length and length >= best:
+                following = sentence[last + 1] if last + 1 < len(sentence) else end
+                found = {following} if length > best else found | {following}
+                best = length
     return best, found
 
 
@@ -70,12 +71,7 @@ class CopyBias:
             return scores
         generated = input_ids[:, self.prompt_width :].tolist()
         for row, (sentences, tokens) in enumerate(zip(self.sources, generated, strict=True)):
-            best, favoured = 0, set[int]()
-            for sentence in sentences:
-                length, following = continuations(sentence, tokens, self.end_token, self.max_match)
-                if length and length >= best:
-                    favoured = following if length > best else favoured | following
-                    best = length
+            _, favoured = continuations(sentences, tokens, self.end_token, self.max_match)
             if favoured:
                 scores[row, sorted(favoured)] += self.bias
         return scores

@@ -3,6 +3,7 @@ its own answer and away from the other answers in its batch (in-batch negatives,
 sentence-transformers' MultipleNegativesRankingLoss), with a small LoRA adapter on all-MiniLM-L6-v2.
 
     python -m training.embedder train [--config training/configs/minilm-hcm.yaml] [--holdout-fold K]
+    python -m training.embedder folds [--config ...]   # one encoder per fold, for the adapter's training
     python -m training.embedder evaluate [--embedder models/embedder/minilm-hcm]
 
 Visitors ask the museum's known questions in words of their own; 171 of the 181 test questions have an
@@ -11,6 +12,7 @@ answer that a training question already has, so which verified answer comes firs
 files' hashes, the config, the data's hash and the loss per step. `--holdout-fold K` instead trains
 without the training questions of fold K (the folds of `training.sft_data.fold_of`) and prints how often
 their answer comes first, before and after: that is how the recipe was chosen, without the test split.
+`folds` writes `<out_dir>-folds/fold-K`, each trained without fold K's questions (see `train_folds`).
 `evaluate` ranks the test questions against the training answers as serving ranks them, with the base
 and with the fine-tuned encoder, and writes `reports/embedder.md` and its loss plot.
 """

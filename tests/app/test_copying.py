@@ -13,13 +13,17 @@ END = 99
 
 
 def test_continuations_follow_the_longest_match():
-    source = [5, 6, 7, 8, 6, 9]
+    source = [[5, 6, 7, 8, 6, 9]]
     assert continuations(source, [1, 5, 6], END) == (2, {7})  # "5 6" beats the shorter match of "6" alone
     assert continuations(source, [3, 6], END) == (1, {7, 9})  # "6" twice: both continuations
     assert continuations(source, [8, 6, 9], END) == (3, {END})  # copied to its end: the answer may end
     assert continuations(source, [4, 4], END) == (0, set())
     assert continuations(source, [], END) == (0, set())
     assert continuations(source, [5, 6, 7, 8], END, max_match=2) == (2, {6})
+    # across sentences, the longest match wins too; a sentence's end is not continued into the next one
+    assert continuations([[1, 2, 3], [9, 2, 4]], [9, 2], END) == (2, {4})
+    assert continuations([[1, 2, 3], [9, 2, 4]], [7, 2], END) == (1, {3, 4})
+    assert continuations([[1, 2], [3, 4]], [1, 2], END) == (2, {END})
 
 
 def test_bias_goes_to_the_continuation_of_each_rows_own_sources():
