@@ -14,6 +14,14 @@ from app.settings import Settings
 from tests.conftest import ROOT, FakeGenerator
 
 STAFF_KEY = "test-staff-key-0123456789"
+_SHARED: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One start-up cache for the app tests: the verified answers' vectors and the FAQ fit are computed once,
+    not per test (they are keyed by their inputs' hashes, so sharing cannot mix them up)."""
+    _SHARED["cache"] = tmp_path_factory.mktemp("cache")
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -23,7 +31,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "qa_files": [ROOT / "data/qa/train.csv", ROOT / "data/qa/test.csv"],
         "faq_file": ROOT / "data/faq.yaml",
         "db_path": tmp_path / "kiosk.sqlite3",
-        "cache_dir": tmp_path / "cache",
+        "cache_dir": _SHARED.get("cache", tmp_path / "cache"),
         "staff_api_key": STAFF_KEY,
         "rate_limit_per_minute": 1000,
         "warmup": True,
