@@ -164,15 +164,11 @@ class LocalGenerator:
         copying = None
         if self.copy_bias and any(r.copy_from for r in requests):
             copying = CopyBias.for_texts(self.tokenizer, [r.copy_from for r in requests], width, self.copy_bias)
-        if isinstance(self.decoder, CpuDecoder):
+        if isinstance(self.decoder, CpuDecoder) or (self.decoder and self.decoder.fits(width, longest, len(requests))):
+            extra = {"process": copying} if isinstance(self.decoder, CpuDecoder) else {}  # the GPU loop has no hook
             output = self.decoder.generate(
                 batch["input_ids"], batch["attention_mask"], longest, stopper,
-                eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id, process=copying,
-            )  # fmt: skip
-        elif self.decoder and self.decoder.fits(width, longest, len(requests)):
-            output = self.decoder.generate(
-                batch["input_ids"], batch["attention_mask"], longest, stopper,
-                eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id, **extra,
             )  # fmt: skip
         else:  # other models, and (rarely) a batch too large for the GPU loop's cache
             output = self.model.generate(

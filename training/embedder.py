@@ -50,7 +50,7 @@ from training import qa
 from training.config import load_config, to_dict
 from training.finetune import to_half
 from training.metrics import score
-from training.sft_data import fold_of
+from training.sft_data import FOLDS, fold_of
 
 log = logging.getLogger(__name__)
 REPORTS = Path("reports")
@@ -80,7 +80,7 @@ class EmbedderConfig:
     """Cosine similarities are multiplied by this before the softmax over the batch's answers."""
     max_length: int = 128
     seed: int = 0
-    folds: int = 5
+    folds: int = FOLDS
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from app.prompt import HUMAN
 from training import qa
 from training.config import load_config, to_dict
 from training.sft_data import (
+    FOLDS,
     PadCollator,
     TokenizedDataset,
     answer_only_loss,
@@ -193,7 +194,7 @@ def trainer_class(answer_only_logits: bool = True) -> type:
     return AnswerOnlyTrainer
 
 
-def context_embedders(config: FinetuneConfig, folds: int = 5) -> list[Embedder | None]:
+def context_embedders(config: FinetuneConfig, folds: int = FOLDS) -> list[Embedder | None]:
     """One encoder per fold for the training prompts (the same one in every fold for a base encoder)."""
     name = config.context_embedder
     if not (config.retrieval and name):

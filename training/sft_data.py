@@ -23,6 +23,8 @@ from app.retriever import Context, Hint, Retriever
 from training.qa import QAPair
 
 IGNORE = -100
+FOLDS = 5
+"""Training questions are split in this many folds (by hash): retrieval hints and fold encoders leave one out."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def fold_embedders(folder: Path, train_csv: Path, folds: int) -> list[Embedder]:
     return [get_embedder(str(path)) for path in paths]
 
 
-def make_examples(pairs: list[QAPair], passages: list[Passage], retrieval: bool, folds: int = 5,
+def make_examples(pairs: list[QAPair], passages: list[Passage], retrieval: bool, folds: int = FOLDS,
                   hint_pairs: list[QAPair] | None = None, embedders: Sequence[Embedder | None] = (),
                   **retriever_kw: Any) -> list[SFTExample]:  # fmt: skip
     """Prompts for `pairs`; a pair's context is retrieved with hints from the other folds of `hint_pairs`.
