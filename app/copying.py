@@ -23,23 +23,49 @@ COPY_BIAS = 3.0
 --split validation --copy-bias 0,1,2,3,5`: mean sentence BLEU 0.474 / 0.493 / 0.492 / 0.510 / 0.510, key-fact
 0.735 / 0.727 / 0.734 / 0.744 / 0.744): the smallest of the best."""
 
+DRAFT_TOKENS = 4
+"""Proposed tokens checked per pass by prompt-lookup decoding (`KIOSK_DRAFT_TOKENS`; benchmarks/README.md)."""
 
-def continuations(sentences: Sequence[Sequence[int]], generated: Sequence[int], end: int,
-                  max_match: int = 8) -> tuple[int, set[int]]:  # fmt: skip
+
+def _longest(sentences: Sequence[Sequence[int]], generated: Sequence[int],
+             max_match: int) -> tuple[int, list[tuple[int, int]]]:  # fmt: skip
     """The longest match (up to `max_match` tokens) between the end of `generated` and a span of any sentence,
-    and the tokens that follow such spans (`end` after a sentence's last token). (0, set()) without one."""
-    best, found = 0, set[int]()
+    and where each such span ends: (sentence, its last token), in reading order. (0, []) without one."""
+    best, ends = 0, list[tuple[int, int]]()
     n = min(max_match, len(generated))
-    for sentence in sentences:
+    for s, sentence in enumerate(sentences):
         for last in range(len(sentence)):
             length = 0
             while length < n and length <= last and sentence[last - length] == generated[-1 - length]:
                 length += 1
             if length and length >= best:
-                following = sentence[last + 1] if last + 1 < len(sentence) else end
-                found = {following} if length > best else found | {following}
+                ends = [(s, last)] if length > best else [*ends, (s, last)]
                 best = length
-    return best, found
+    return best, ends
+
+
+def continuations(sentences: Sequence[Sequence[int]], generated: Sequence[int], end: int,
+                  max_match: int = 8) -> tuple[int, set[int]]:  # fmt: skip
+    """The longest match (up to `max_match` tokens) between the end of `generated` and a span of any sentence,
+    and the tokens that follow such spans (`end` after a sentence's last token). (0, set()) without one."""
+    best, ends = _longest(sentences, generated, max_match)
+    return best, {sentences[s][last + 1] if last + 1 < len(sentences[s]) else end for s, last in ends}
+
+
+def proposal(sentences: Sequence[Sequence[int]], generated: Sequence[int], end: int, k: int,
+             max_match: int = 8) -> list[int]:  # fmt: skip
+    """Up to `k` tokens that would continue the first longest-matching span (then `end` if the sentence ends):
+    a draft for prompt-lookup decoding (`app.cpu_decoder.CpuDecoder`). [] without a match."""
+    _, ends = _longest(sentences, generated, max_match)
+    if not ends or k <= 0:
+        return []
+    s, last = ends[0]
+    return [*sentences[s][last + 1 :], end][:k]
+
+
+def source_tokens(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    """Each source sentence as token ids, tokenized as the model writes an answer (with a leading space)."""
+    return [tokenizer(" " + s.strip(), add_special_tokens=False)["input_ids"] for s in texts if s.strip()]
 
 
 class CopyBias:
@@ -60,10 +86,7 @@ class CopyBias:
     @classmethod
     def for_texts(cls, tokenizer: Any, texts: Sequence[Sequence[str]], prompt_width: int, bias: float,
                   max_match: int = 8) -> CopyBias:  # fmt: skip
-        sources = [
-            [tokenizer(" " + s.strip(), add_special_tokens=False)["input_ids"] for s in row if s.strip()]
-            for row in texts
-        ]
+        sources = [source_tokens(tokenizer, row) for row in texts]
         return cls(sources, prompt_width, bias, tokenizer.eos_token_id, max_match)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 
 from app import gpu_decoder
 from app.artifacts import ArtifactError, read_manifest, verify_file
-from app.copying import CopyBias
+from app.copying import CopyBias, proposal, source_tokens
 from app.cpu_decoder import CpuDecoder, supports
 from app.generation import GenerationRequest, GenerationResult, TextStream
 from app.gpu_decoder import GpuDecoder
@@ -92,7 +92,7 @@ class LocalGenerator:
     name = "local"
 
     def __init__(self, model: Any, tokenizer: Any, decoder: CpuDecoder | GpuDecoder | None = None,
-                 copy_bias: float = 0.0) -> None:  # fmt: skip
+                 copy_bias: float = 0.0, draft_tokens: int = 0) -> None:  # fmt: skip
         self.model = model
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
@@ -100,6 +100,7 @@ class LocalGenerator:
         self.markers = marker_token_ids(tokenizer)
         self.decoder = decoder
         self.copy_bias = copy_bias
+        self.draft_tokens = draft_tokens
         if copy_bias and isinstance(decoder, GpuDecoder):
             log.warning("the GPU decoding loop does not apply the copy bias (KIOSK_COPY_BIAS=%s)", copy_bias)
 
@@ -107,7 +108,7 @@ class LocalGenerator:
     def load(cls, base_model: str, adapter_dir: Path | None, *, quantize_4bit: bool, cpu_int8: bool,
              cache_dir: Path, merge: bool = True, compile_decoding: bool = True, int4_kernel: bool = False,
              gpu_loop: bool = True, max_batch: int = 8, max_length: int = 1024,
-             copy_bias: float = 0.0) -> LocalGenerator:  # fmt: skip
+             copy_bias: float = 0.0, draft_tokens: int = 0) -> LocalGenerator:  # fmt: skip
         manifest = verify_adapter(adapter_dir) if adapter_dir else None
         targets = manifest["config"]["lora_targets"] if manifest else ()
         model, tokenizer = load_base(base_model, quantize_4bit=quantize_4bit, targets=targets, cache_dir=cache_dir)
@@ -117,7 +118,7 @@ class LocalGenerator:
             model = PeftModel.from_pretrained(model, str(adapter_dir))
         generator = cls.serving(model, tokenizer, merge=merge, compile_decoding=compile_decoding, cpu_int8=cpu_int8,
                                 int4_kernel=int4_kernel, gpu_loop=gpu_loop, max_batch=max_batch,
-                                max_length=max_length, copy_bias=copy_bias)  # fmt: skip
+                                max_length=max_length, copy_bias=copy_bias, draft_tokens=draft_tokens)  # fmt: skip
         log.info("local generator ready: %s%s (%s)", base_model, f" + {adapter_dir}" if adapter_dir else "",
                  type(generator.decoder).__name__ if generator.decoder else "transformers' generate")  # fmt: skip
         return generator
@@ -125,7 +126,7 @@ class LocalGenerator:
     @classmethod
     def serving(cls, model: Any, tokenizer: Any, *, merge: bool = True, compile_decoding: bool = True,
                 cpu_int8: bool = True, int4_kernel: bool = False, gpu_loop: bool = True, max_batch: int = 8,
-                max_length: int = 1024, copy_bias: float = 0.0) -> LocalGenerator:  # fmt: skip
+                max_length: int = 1024, copy_bias: float = 0.0, draft_tokens: int = 0) -> LocalGenerator:  # fmt: skip
         """A loaded model (+ unmerged adapter) prepared as the kiosk serves it, with the fastest decoding loop.
 
         On a GPU, Falcon gets `GpuDecoder` (one CUDA graph per step; `max_batch` rows of `max_length` tokens);
@@ -150,7 +151,7 @@ class LocalGenerator:
         # prompts with one scale, which damaged answers (see app.cpu_decoder._Linear).
         model.eval()
         model.generation_config.pad_token_id = tokenizer.pad_token_id
-        return cls(model, tokenizer, decoder, copy_bias)
+        return cls(model, tokenizer, decoder, copy_bias, draft_tokens)
 
     @torch.inference_mode()
     def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
@@ -165,7 +166,13 @@ class LocalGenerator:
         if self.copy_bias and any(r.copy_from for r in requests):
             copying = CopyBias.for_texts(self.tokenizer, [r.copy_from for r in requests], width, self.copy_bias)
         if isinstance(self.decoder, CpuDecoder) or (self.decoder and self.decoder.fits(width, longest, len(requests))):
-            extra = {"process": copying} if isinstance(self.decoder, CpuDecoder) else {}  # the GPU loop has no hook
+            extra: dict[str, Any] = {}
+            if isinstance(self.decoder, CpuDecoder):  # the GPU loop has no hooks
+                extra["process"] = copying
+                if self.draft_tokens and len(requests) == 1 and requests[0].copy_from:
+                    sources = source_tokens(self.tokenizer, requests[0].copy_from)
+                    eos, k = self.tokenizer.eos_token_id, self.draft_tokens
+                    extra["draft"] = lambda new: proposal(sources, new, eos, k)
             output = self.decoder.generate(
                 batch["input_ids"], batch["attention_mask"], longest, stopper,
                 eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id, **extra,

@@ -41,7 +41,7 @@ def build_generator(settings: Settings) -> Generator | None:
                                cpu_int8=settings.cpu_int8, int4_kernel=settings.gpu_int4_kernel,
                                cache_dir=settings.base_cache_dir, gpu_loop=settings.gpu_decoding_loop,
                                max_batch=settings.max_batch_size, max_length=settings.gpu_max_length,
-                               copy_bias=settings.copy_bias)  # fmt: skip
+                               copy_bias=settings.copy_bias, draft_tokens=settings.draft_tokens)  # fmt: skip
 
 
 def faq_negatives(settings: Settings, verified: list[Hint]) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.copying import COPY_BIAS
+from app.copying import COPY_BIAS, DRAFT_TOKENS
 
 
 class Settings(BaseSettings):
@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr = SecretStr("")
     # bonus on the logits for continuing a source sentence the answer is copying (app.copying; 0: off)
     copy_bias: float = Field(COPY_BIAS, ge=0, le=50)
+    # tokens of a copied source sentence checked per decoding pass on the CPU, one question at a time
+    # (prompt lookup, app.cpu_decoder; 0: off)
+    draft_tokens: int = Field(DRAFT_TOKENS, ge=0, le=32)
     max_new_tokens: int = Field(64, ge=8, le=256)
     max_batch_size: int = Field(8, ge=1, le=64)
     batch_wait_ms: int = Field(10, ge=0, le=1000)

@@ -185,7 +185,16 @@ def _held_ranks(config: EmbedderConfig, pairs: Pairs, held: list[int], hints: li
                 embedder: Embedder | None) -> dict[str, float]:  # fmt: skip
     retriever = Retriever(load_corpus(config.corpus), hints, embedder=embedder)
     answers = [pairs.answers[pairs.target[i]] for i in held]
-    return top_k(answer_ranks(retriever, [pairs.questions[i] for i in held], answers))
+    questions = [pairs.questions[i] for i in held]
+    ranks = top_k(answer_ranks(retriever, questions, answers))
+    return ranks | {"copy_key_fact": copy_key_fact(retriever, questions, answers)}
+
+
+def copy_key_fact(retriever: Retriever, questions: list[str], answers: list[str]) -> float:
+    """Key-fact accuracy of replies that copy the first verified answer: the ceiling copying sets."""
+    assert retriever._answers is not None
+    first = [next(iter(retriever._answers.top(q, 1)), None) for q in questions]
+    return score(answers, [h.answer if h else "" for h in first]).key_fact_accuracy
 
 
 def holdout(config: EmbedderConfig, fold: int) -> dict[str, dict[str, float]]:

@@ -3,11 +3,14 @@
     python -m training.evaluate --config training/configs/smollm2-135m-lora.yaml [--limit 40]
     python -m training.evaluate --config ... --split validation --copy-bias 0,1,2,4 --variants adapter+retrieval
     python -m training.evaluate --config ... --variants adapter+retrieval,adapter+retrieval@0  # with / without
+    python -m training.evaluate --config ... --batch 1 --draft-tokens 4  # one at a time, prompt lookup
 
 Writes reports/eval.md (table against the student report, sample answers), PNG plots (loss curves,
 BLEU over runs) and appends one row per variant to reports/runs.csv. `--split validation` scores the
 training pairs the adapter never trained on (its evaluation-loss pairs), with the prompts training built for
 them: that is where decoding settings such as the copy bias are chosen, never on the test split.
+Questions are answered in batches of 8 (one-token steps); `--batch 1` answers them one at a time, as the
+kiosk answers a lone visitor, and `--draft-tokens N` then adds prompt-lookup decoding as served.
 """
 
 from __future__ import annotations
@@ -100,7 +103,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=["test", "validation"], default="test")
     parser.add_argument("--copy-bias", default=str(COPY_BIAS),
                         help="comma-separated values: each variant runs once per value (app.copying)")  # fmt: skip
+    parser.add_argument("--batch", type=int, default=8, help="questions answered together (1: as for a lone visitor)")
+    parser.add_argument(
+        "--draft-tokens",
+        type=int,
+        default=0,
+        help="with --batch 1: prompt-lookup decoding of this many proposed tokens (KIOSK_DRAFT_TOKENS)",
+    )
     args = parser.parse_args(argv)
+    if args.draft_tokens < 0 or args.batch < 1:
+        parser.error("--draft-tokens must be 0 or more and --batch 1 or more")
+    if args.draft_tokens and args.batch != 1:
+        parser.error("prompt-lookup decoding answers one question at a time: add --batch 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(FinetuneConfig, args.config)
     biases = [float(b) for b in args.copy_bias.split(",")]
@@ -126,12 +140,12 @@ def main(argv: list[str] | None = None) -> int:
                 cpu_int8=True, cache_dir=Path("models/base"),  # as served
             )  # fmt: skip
         generator = loaded[with_adapter]
-        generator.copy_bias = bias
+        generator.copy_bias, generator.draft_tokens = bias, args.draft_tokens
         name = variant if bias == COPY_BIAS or not retrieval else f"{variant}, copy bias {bias:g}"
         start = time.monotonic()
         if retrieval not in grounded:
             grounded[retrieval] = grounded_for(pairs, config, retrieval, args.split)
-        generated = generate(generator, grounded[retrieval], args.max_new_tokens)
+        generated = generate(generator, grounded[retrieval], args.max_new_tokens, args.batch)
         # What a visitor reads: an unfinished answer is replaced by a retrieved sentence (app.grounding.readable).
         served = [readable(text, g.context) for text, g in zip(generated, grounded[retrieval], strict=True)]
         answers = [text for text, _ in served]
@@ -140,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%s: %s (%.0fs)", name, scores, time.monotonic() - start)
         append_run({"time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                     "config": str(args.config), "variant": name, "split": args.split, "copy_bias": bias,
+                    "batch": args.batch, "draft_tokens": args.draft_tokens,
                     "base_model": config.base_model,
                     "data_sha256": sha256_files([config.train_csv, qa.TEST_CSV, config.corpus])[:16],
                     **asdict(scores)})  # fmt: skip

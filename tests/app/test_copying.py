@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from app.copying import CopyBias, continuations
+from app.copying import CopyBias, continuations, proposal
 from app.cpu_decoder import CpuDecoder
 from tests.app.decoding_cases import EOS, PAD, left_padded, never
 
@@ -24,6 +24,16 @@ def test_continuations_follow_the_longest_match():
     assert continuations([[1, 2, 3], [9, 2, 4]], [9, 2], END) == (2, {4})
     assert continuations([[1, 2, 3], [9, 2, 4]], [7, 2], END) == (1, {3, 4})
     assert continuations([[1, 2], [3, 4]], [1, 2], END) == (2, {END})
+
+
+def test_proposal_continues_the_first_longest_match_up_to_the_sentence_end():
+    sources = [[5, 6, 7, 8, 6, 9], [1, 2, 3]]
+    assert proposal(sources, [4, 5, 6], END, k=3) == [7, 8, 6]  # after the longest match, "5 6"
+    assert proposal(sources, [8, 6], END, k=5) == [9, END]  # the sentence ends: the answer may end too
+    assert proposal(sources, [6], END, k=2) == [7, 8]  # "6" twice: the first in reading order
+    assert proposal(sources, [2], END, k=4) == [3, END]
+    assert proposal(sources, [4], END, k=4) == []  # no match, no draft
+    assert proposal(sources, [5, 6], END, k=0) == []
 
 
 def test_bias_goes_to_the_continuation_of_each_rows_own_sources():
@@ -80,3 +90,45 @@ def test_without_sources_or_bias_decoding_is_unchanged(llama):
     for process in (none, zero):
         out = decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD, process=process)
         assert out.tolist() == plain.tolist()
+
+
+def test_the_generator_drafts_from_a_lone_requests_sources_and_answers_as_without(llama):
+    """Prompt lookup is wired for one request with sources (not for batches), proposes the copied sentence's
+    next tokens, and leaves a float32 answer as it was."""
+    import time
+
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from app.generation import GenerationRequest
+    from app.local_generator import LocalGenerator
+
+    words = ["<pad>", "<eos>", "<unk>", *[f"w{i}" for i in range(93)]]
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>",
+                                        eos_token="<eos>")  # fmt: skip
+    decoder = CpuDecoder(llama, int8=False)
+    drafts: list[object] = []
+    generate = decoder.generate
+
+    def spy(*args, **kwargs):
+        drafts.append(kwargs.get("draft"))
+        return generate(*args, **kwargs)
+
+    decoder.generate = spy  # type: ignore[method-assign]
+    source = "w10 w11 w12 w13 w14 w15"
+    request = GenerationRequest("w3 w4 w5 w6", 10, time.monotonic() + 60, copy_from=(source,))
+    answers = {}
+    for k in (0, 4):
+        generator = LocalGenerator(llama, tokenizer, decoder, draft_tokens=k)
+        answers[k] = generator.generate_batch([request])[0].text
+        generator.generate_batch([request, request])  # a batch keeps one-token steps
+    assert answers[4] == answers[0]
+    assert drafts[0] is None and drafts[1] is None and drafts[3] is None
+    draft = drafts[2]
+    assert callable(draft)
+    w = tokenizer.convert_tokens_to_ids(source.split())  # w10 ... w15
+    assert list(draft([7, w[0], w[1]])) == w[2:6]  # the source's next 4 tokens
+    assert list(draft(w[4:6])) == [EOS]  # copied to its end: the answer may end
+    assert list(draft([90])) == []

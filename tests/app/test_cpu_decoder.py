@@ -88,3 +88,74 @@ def test_prompts_run_in_float32_even_with_int8_weights(llama):
         cache = [(torch.zeros(3, 2, 8, 16), torch.zeros(3, 2, 8, 16)) for _ in decoder.layers]
         logits.append(decoder._forward(ids, positions, cache, 0, prefill))
     torch.testing.assert_close(logits[1], logits[0])
+
+
+class _Counting:
+    """Wraps a decoder's forward pass to count the passes and the positions they computed."""
+
+    def __init__(self, decoder: CpuDecoder) -> None:
+        self.passes, self.positions = 0, 0
+        self._forward = decoder._forward
+        decoder._forward = self  # type: ignore[method-assign]
+
+    def __call__(self, ids, *args, **kwargs):
+        self.passes += 1
+        self.positions += ids.shape[1]
+        return self._forward(ids, *args, **kwargs)
+
+
+@pytest.mark.parametrize("drafts", ["right", "wrong", "partly right", "none"])
+def test_drafted_decoding_picks_the_tokens_of_plain_greedy_decoding(llama, drafts):
+    """Proposed tokens are checked, never trusted: a right draft saves passes, a wrong one changes nothing."""
+    ids = torch.tensor([[5, 9, 14, 3, 22, 17, 8]])
+    mask = torch.ones_like(ids)
+    width, new = ids.shape[1], 14
+    plain = CpuDecoder(llama, int8=False).generate(ids, mask, new, never, eos_token_id=-1, pad_token_id=PAD)
+    answer = plain[0, width:].tolist()
+
+    def draft(so_far: list[int]) -> list[int]:
+        right = answer[len(so_far) : len(so_far) + 4]
+        if drafts == "right":
+            return right
+        if drafts == "partly right":
+            return right[:2] + [(t + 1) % 96 for t in right[2:]]
+        return [(t + 1) % 96 for t in right] if drafts == "wrong" else []
+
+    decoder = CpuDecoder(llama, int8=False)
+    counted = _Counting(decoder)
+    out = decoder.generate(ids, mask, new, never, eos_token_id=-1, pad_token_id=PAD, draft=draft)
+    assert out.tolist() == plain.tolist()
+    if drafts == "right":  # the prompt, then one pass per five tokens: four proposed, one picked after them
+        assert counted.passes == 1 + -(-(new - 1) // 5)
+    elif drafts in ("wrong", "none"):
+        assert counted.passes == new  # one pass per token, as without a draft
+
+
+def test_drafted_decoding_ends_at_eos_a_stop_or_the_budget(llama):
+    ids = torch.tensor([[5, 9, 14, 3, 22, 17, 8]])
+    mask = torch.ones_like(ids)
+    width = ids.shape[1]
+    decoder = CpuDecoder(llama, int8=False)
+    free = decoder.generate(ids, mask, 10, never, eos_token_id=-1, pad_token_id=PAD)[0, width:].tolist()
+
+    def draft(so_far: list[int]) -> list[int]:
+        return free[len(so_far) : len(so_far) + 8]  # right, and long enough to run past every end
+
+    eos = free[4]
+    at_eos = decoder.generate(ids, mask, 10, never, eos_token_id=eos, pad_token_id=PAD, draft=draft)
+    assert at_eos[0, width:].tolist() == free[: free.index(eos) + 1]
+    stopped = decoder.generate(ids, mask, 10, lambda seen: torch.tensor([seen.shape[1] >= width + 3]),
+                               eos_token_id=-1, pad_token_id=PAD, draft=draft)  # fmt: skip
+    assert stopped[0, width:].tolist() == free[:3]
+    budget = decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD, draft=draft)
+    assert budget[0, width:].tolist() == free[:6]
+
+
+def test_drafted_int8_decoding_stays_close_to_one_token_steps(llama):
+    ids = torch.tensor([[5, 9, 14, 3, 22, 17, 8]])
+    mask = torch.ones_like(ids)
+    decoder = CpuDecoder(llama, int8=True)
+    plain = decoder.generate(ids, mask, 12, never, eos_token_id=-1, pad_token_id=PAD)[0, 7:].tolist()
+    drafted = decoder.generate(ids, mask, 12, never, eos_token_id=-1, pad_token_id=PAD,
+                               draft=lambda so_far: plain[len(so_far) : len(so_far) + 4])[0, 7:].tolist()  # fmt: skip
+    assert sum(a == b for a, b in zip(plain, drafted, strict=True)) >= 9
