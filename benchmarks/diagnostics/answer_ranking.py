@@ -12,6 +12,14 @@ Result (2026-11-26, 1,015 held-out questions over 5 folds): the served weights (
 4 encoder-to-answer) rank the right answer first for 0.618 (top-2 0.767). Nothing else helps: similarity to
 the answer's other questions (any weight: 0.53 or less), the better of that and the answer's, BM25 of the
 answer's passages (0.619 at best, within noise) and a prior for answers asked often (0.60 or less).
+
+Second stages tried on held-out fold 0 (2026-11-27, throwaway scripts, not kept): a cross-encoder (MiniLM + LoRA
++ a linear head on the pair, trained listwise on each training question's right answer against the fold
+encoder's 7 best wrong ones) over the first 10: alone 0.43 after one epoch and 0.46 after two, and no
+weight of it added to the served score beat the served score alone (0.632); token-level late interaction
+(ColBERT-style MaxSim over the fold encoder's token vectors, folds 0 and 1) 0.644 → 0.644 at best.
+A third, the base SmolLM2 scoring each of the first 5 answers by the likelihood of the question given it,
+was stopped unfinished: ~7 s a question on 2 cores, more than a generated answer costs.
 """
 
 from __future__ import annotations
