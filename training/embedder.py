@@ -49,7 +49,7 @@ from app.retriever import Hint, Retriever
 from training import qa
 from training.config import load_config, to_dict
 from training.finetune import to_half
-from training.metrics import score
+from training.metrics import Scores, score
 from training.sft_data import FOLDS, fold_of
 
 log = logging.getLogger(__name__)
@@ -187,14 +187,14 @@ def _held_ranks(config: EmbedderConfig, pairs: Pairs, held: list[int], hints: li
     answers = [pairs.answers[pairs.target[i]] for i in held]
     questions = [pairs.questions[i] for i in held]
     ranks = top_k(answer_ranks(retriever, questions, answers))
-    return ranks | {"copy_key_fact": copy_key_fact(retriever, questions, answers)}
+    return ranks | {"copy_key_fact": copying_first(retriever, questions, answers).key_fact_accuracy}
 
 
-def copy_key_fact(retriever: Retriever, questions: list[str], answers: list[str]) -> float:
-    """Key-fact accuracy of replies that copy the first verified answer: the ceiling copying sets."""
+def copying_first(retriever: Retriever, questions: list[str], answers: list[str]) -> Scores:
+    """How replies that copied the first verified answer would score: the ceiling copying sets."""
     assert retriever._answers is not None
     first = [next(iter(retriever._answers.top(q, 1)), None) for q in questions]
-    return score(answers, [h.answer if h else "" for h in first]).key_fact_accuracy
+    return score(answers, [h.answer if h else "" for h in first])
 
 
 def holdout(config: EmbedderConfig, fold: int) -> dict[str, dict[str, float]]:
@@ -270,10 +270,7 @@ def evaluate(config: EmbedderConfig, tuned: Path, report: Path) -> dict[str, dic
                            ("fine-tuned MiniLM", Embedder(str(tuned)))):  # fmt: skip
         retriever = build_retriever(config.corpus, [config.train_csv], embedder)
         results[name] = top_k(answer_ranks(retriever, questions, answers))
-        # What a model that only copied the first verified answer would score: the ceiling copying sets.
-        assert retriever._answers is not None
-        first = [next(iter(retriever._answers.top(q, 1)), None) for q in questions]
-        copied = score(answers, [h.answer if h else "" for h in first])
+        copied = copying_first(retriever, questions, answers)
         results[name] |= {"copy_bleu": copied.mean_sentence_bleu, "copy_key_fact": copied.key_fact_accuracy}
     manifest = json.loads((tuned / EMBEDDER_MANIFEST).read_text(encoding="utf-8"))
     write_report(results, manifest, report)
