@@ -170,7 +170,7 @@ class LocalGenerator:
             if isinstance(self.decoder, CpuDecoder):  # the GPU loop has no hooks
                 extra["process"] = copying
                 if self.draft_tokens and len(requests) == 1 and requests[0].copy_from:
-                    sources = source_tokens(self.tokenizer, requests[0].copy_from)
+                    sources = copying.sources[0] if copying else source_tokens(self.tokenizer, requests[0].copy_from)
                     eos, k = self.tokenizer.eos_token_id, self.draft_tokens
                     extra["draft"] = lambda new: proposal(sources, new, eos, k)
             output = self.decoder.generate(

@@ -92,7 +92,8 @@ def test_without_sources_or_bias_decoding_is_unchanged(llama):
         assert out.tolist() == plain.tolist()
 
 
-def test_the_generator_drafts_from_a_lone_requests_sources_and_answers_as_without(llama):
+@pytest.mark.parametrize("copy_bias", [0.0, 3.0])
+def test_the_generator_drafts_from_a_lone_requests_sources_and_answers_as_without(llama, copy_bias):
     """Prompt lookup is wired for one request with sources (not for batches), proposes the copied sentence's
     next tokens, and leaves a float32 answer as it was."""
     import time
@@ -121,7 +122,7 @@ def test_the_generator_drafts_from_a_lone_requests_sources_and_answers_as_withou
     request = GenerationRequest("w3 w4 w5 w6", 10, time.monotonic() + 60, copy_from=(source,))
     answers = {}
     for k in (0, 4):
-        generator = LocalGenerator(llama, tokenizer, decoder, draft_tokens=k)
+        generator = LocalGenerator(llama, tokenizer, decoder, copy_bias=copy_bias, draft_tokens=k)
         answers[k] = generator.generate_batch([request])[0].text
         generator.generate_batch([request, request])  # a batch keeps one-token steps
     assert answers[4] == answers[0]
