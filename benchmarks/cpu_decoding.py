@@ -10,8 +10,8 @@ in one process. Writes benchmarks/results/cpu-<date>-decoding.json.
 `--drafts`: prompt-lookup decoding instead (`KIOSK_DRAFT_TOKENS`, `app.cpu_decoder.CpuDecoder._drafted`):
 the first N test questions grounded as the service grounds them, answered one at a time with each number of
 proposed tokens in turn (question by question, so that a slower minute hurts every setting alike): seconds
-per answer (median and total), forward passes saved, and how many answers are word for word those of
-one-token steps. Writes benchmarks/results/cpu-<date>-drafting.json.
+per answer (median and total), tokens generated, and how many answers are word for word those of the first
+setting (one-token steps when it is 0). Writes benchmarks/results/cpu-<date>-drafting.json.
 """
 
 from __future__ import annotations
