@@ -1,0 +1,101 @@
+"""The fresh evaluation set: its files follow the format, its scoring is right, and nothing but evaluation reads it."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from training.fresh_report import judge
+from training.fresh_set import EVAL_DIR, FreshSetError, Question, confirms, fact_found, key_fact_score, load, verdict
+from tests.conftest import ROOT
+
+# The evaluation step and the set's own modules are the only code allowed to name or import the set.
+READERS = {"training/fresh_set.py", "training/fresh_report.py", "training/evaluate.py"}
+
+
+def test_shipped_set_loads_and_has_every_part() -> None:
+    fresh = load(ROOT / EVAL_DIR)
+    assert len(fresh.questions) >= 300 and len(fresh.conversations) >= 40 and len(fresh.loaded) >= 60
+    assert len(fresh.gate) >= 300
+    assert {q.style for q in fresh.questions} >= {"plain", "typo", "fragment", "long", "yesno", "vi_diacritics",
+                                                   "vi_plain", "fr"}  # fmt: skip
+    assert {g.language for g in fresh.gate} == {"en", "vi", "fr"}
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_no_training_or_serving_code_reads_the_set() -> None:
+    offenders = []
+    for path in sorted([*ROOT.glob("app/**/*.py"), *ROOT.glob("training/**/*.py"), *ROOT.glob("benchmarks/**/*.py")]):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in READERS:
+            continue
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source)
+        names_set = any(isinstance(n, ast.Constant) and isinstance(n.value, str) and "data/eval" in n.value
+                        for n in ast.walk(tree))  # fmt: skip
+        if names_set or any(m.startswith(("training.fresh_set", "training.fresh_report")) for m in _imports(tree)):
+            offenders.append(rel)
+    assert offenders == [], f"only the evaluation may read data/eval: {offenders}"
+
+
+def test_a_module_that_names_the_set_is_caught(tmp_path: Path) -> None:
+    tree = ast.parse('PATH = "data/eval/questions-en.jsonl"\nfrom training.fresh_set import load\n')
+    assert "training.fresh_set" in _imports(tree)
+    assert any(isinstance(n, ast.Constant) and "data/eval" in str(n.value) for n in ast.walk(tree))
+
+
+def test_facts_match_whole_words_without_accents() -> None:
+    assert fact_found(["Kim Liên"], "He was born in Kim Lien, Nghe An.")
+    assert fact_found(["May", "tháng 5"], "Bác sinh ngày 19 tháng 5 năm 1890.")
+    assert not fact_found(["1890"], "He was born in 18901.")
+    assert not fact_found(["May"], "Mayors of Hanoi")
+    assert key_fact_score((("1890",), ("Kim Liên",)), "born 1890 in Huế") == 0.5
+
+
+def test_verdicts_in_three_languages() -> None:
+    assert verdict("Yes. He did.") == "yes" and verdict("No, he did not.") == "no"
+    assert verdict("Không, Bác không ...") == "no" and verdict("Có. Bác ...") == "yes"
+    assert verdict("Oui, il ...") == "yes" and verdict("Non.") == "no"
+    assert verdict("He was born in 1890.") is None
+
+
+def test_judging_answers() -> None:
+    q = Question("x", "en", "yesno", "Did he command at Dien Bien Phu?", (("Giáp",),), True, "no")
+    assert judge(q, "generated", "Yes. Võ Nguyên Giáp led it.").wrong  # the wrong verdict, facts or not
+    assert not judge(q, "generated", "Võ Nguyên Giáp commanded the troops.").wrong
+    declined = judge(q, "off_topic", "I can only answer ...")
+    assert declined.declined and not declined.wrong and declined.key_facts == 0.0
+
+
+def test_loaded_patterns() -> None:
+    from training.fresh_set import _loaded
+
+    item = _loaded("t", {"id": "l1", "language": "en", "kind": "insinuation", "question": "Was he gay?",
+                         "must_not": ["^\\W*(yes|co|oui)\\b"]})  # fmt: skip
+    assert confirms(item, "Yes. ...") and confirms(item, "Có, ...")
+    assert not confirms(item, "The sources do not say; historians document his marriage.")
+
+
+@pytest.mark.parametrize("line, message", [
+    ({"id": "a", "language": "de", "style": "plain", "question": "q", "key_facts": [["x"]]}, "language"),
+    ({"id": "a", "language": "en", "style": "odd", "question": "q", "key_facts": [["x"]]}, "style"),
+    ({"id": "a", "language": "en", "style": "plain", "question": "q", "key_facts": []}, "key facts"),
+    ({"id": "a", "language": "en", "style": "plain", "question": "q", "key_facts": [[]]}, "key_facts"),
+])  # fmt: skip
+def test_bad_lines_are_refused_with_their_place(tmp_path: Path, line: dict[str, object], message: str) -> None:
+    (tmp_path / "questions-x.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    with pytest.raises(FreshSetError, match=message) as err:
+        load(tmp_path)
+    assert "questions-x.jsonl:1" in str(err.value)
