@@ -8,10 +8,12 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import RecordsDep, StaffOnly
+from app.api.deps import RateLimited, RecordsDep, StaffOnly
+from app.api.errors import LIMITED, error_response
 
-router = APIRouter(prefix="/api/v1/staff", tags=["staff"], dependencies=[StaffOnly],
-                   responses={401: {"description": "Missing or wrong X-API-Key"}})  # fmt: skip
+# The rate limit comes first, so that it also slows down anyone guessing the key.
+router = APIRouter(prefix="/api/v1/staff", tags=["staff"], dependencies=[RateLimited, StaffOnly],
+                   responses={401: error_response("Missing or wrong X-API-Key"), **LIMITED})  # fmt: skip
 
 
 @router.get("/stats")
