@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.answering import event_stream_response
 from app.api.errors import BODY_ERRORS, LIMITED, UnhandledErrorMiddleware, http_error, validation_error
 from app.api.routes import ask, docs, health, kiosk, openai_compat, staff
 from app.pipeline import Services
@@ -72,5 +73,7 @@ def create_app(settings: Settings | None = None, loader: Callable[[Settings], Se
     app.mount(docs.ASSETS, StaticFiles(directory=docs.SWAGGER_UI_FILES), name="docs-assets")
     for module in (health, ask, staff, kiosk, docs):
         app.include_router(module.router)
-    app.include_router(openai_compat.router, responses={**BODY_ERRORS, **LIMITED})
+    # The OpenAI route's errors and stream, declared here so that its module stays the OpenAI form alone.
+    streamed = event_stream_response('With `"stream": true`: chunks, then `data: [DONE]`')
+    app.include_router(openai_compat.router, responses={**BODY_ERRORS, **LIMITED, **streamed})
     return app

@@ -5,20 +5,26 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from app.api.answering import RETRY_AFTER, EventStream, answer_question, sse, stream_answer, to_response
+from app.api.answering import (
+    RETRY_AFTER,
+    EventStream,
+    answer_question,
+    event_stream_response,
+    sse,
+    stream_answer,
+    to_response,
+)  # fmt: skip
 from app.api.deps import KioskDep, RecordsDep, ServicesDep, rate_limited
-from app.api.errors import BODY_ERRORS, BUSY, LIMITED, Responses, error_response
+from app.api.errors import BODY_ERRORS, BUSY, LIMITED, error_response
 from app.schemas import AskRequest, AskResponse, ClassifyRequest, ClassifyResponse, FeedbackRequest
 
 # Every route here needs the services (503 while starting) and counts against the client's rate limit.
 router = APIRouter(prefix="/api/v1", tags=["visitors"], responses={**BODY_ERRORS, **LIMITED, **BUSY})
-STREAM: Responses = {200: {
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
-    "description": "`delta` events with text, then one `done` event with the metadata",
-}}  # fmt: skip
+STREAM = event_stream_response("`delta` events with text, then one `done` event with the metadata (or one "
+                               "`error` event)", ["delta", "done", "error"])  # fmt: skip
 
 
 @router.post("/ask", response_model=AskResponse)
@@ -28,7 +34,8 @@ async def ask(request: Request, body: AskRequest, kiosk: KioskDep, records: Reco
     return to_response(await answer_question(kiosk, records, body.question, body.session_id))
 
 
-@router.post("/ask/stream", responses=STREAM)
+# response_class: only for the schema (no JSON 200); errors are still declared as JSON
+@router.post("/ask/stream", response_class=Response, responses=STREAM)
 async def ask_stream(request: Request, body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> EventStream:
     """Server-Sent Events: the answer's text as it is generated, then a final event with the metadata."""
     rate_limited(request)
