@@ -7,15 +7,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api.routes import ask, health, kiosk, openai_compat, staff
+from app.api.answering import event_stream_response
+from app.api.errors import BODY_ERRORS, LIMITED, UnhandledErrorMiddleware, http_error, validation_error
+from app.api.routes import ask, docs, health, kiosk, openai_compat, staff
 from app.pipeline import Services
 from app.records import Records
 from app.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware
@@ -24,14 +25,6 @@ from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """A body that is not UTF-8 JSON is bad input like any other: 422, not FastAPI's bare 400."""
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400 and "parsing the body" in str(exc.detail):
-        return JSONResponse({"detail": "the request body must be UTF-8 encoded JSON"}, status_code=422)
-    return await http_exception_handler(request, exc)
 
 
 def create_app(settings: Settings | None = None, loader: Callable[[Settings], Services] = load_services) -> FastAPI:
@@ -63,16 +56,24 @@ def create_app(settings: Settings | None = None, loader: Callable[[Settings], Se
         description="Answers visitors' questions about Ho Chi Minh; off-topic questions are refused without "
         "generation. Staff routes need the `X-API-Key` header.",
         lifespan=lifespan,
+        docs_url=None,  # app.api.routes.docs serves it without a CDN
+        redoc_url=None,  # ReDoc too would need a CDN; Swagger UI is enough
     )
     app.state.settings = settings
     app.state.services = None
     app.state.draining = False
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.templates = Jinja2Templates(directory=ROOT / "templates")
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(UnhandledErrorMiddleware)  # added last: the outermost
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
-    for module in (health, ask, staff, openai_compat, kiosk):
+    app.mount(docs.ASSETS, StaticFiles(directory=docs.SWAGGER_UI_FILES), name="docs-assets")
+    for module in (health, ask, staff, kiosk, docs):
         app.include_router(module.router)
+    # The OpenAI route's errors and stream, declared here so that its module stays the OpenAI form alone.
+    streamed = event_stream_response('With `"stream": true`: chunks, then `data: [DONE]`')
+    app.include_router(openai_compat.router, responses={**BODY_ERRORS, **LIMITED, **streamed})
     return app

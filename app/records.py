@@ -114,12 +114,18 @@ class Records:
                 "JOIN requests r USING (request_id) ORDER BY f.ts"
             ).fetchall()
         buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
+        # Every field quoted: a carriage return in a comment cannot start a row of its own.
+        writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerow(["time_utc", "request_id", "route", "helpful", "comment"])
         for ts, rid, route, helpful, comment in rows:
             stamp = datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(timespec="seconds")
-            writer.writerow([stamp, rid, route, bool(helpful), comment or ""])
+            writer.writerow([stamp, rid, route, bool(helpful), spreadsheet_safe(comment or "")])
         return buf.getvalue()
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """OWASP's rule against CSV injection: a cell a spreadsheet would read as a formula gets a leading quote."""
+    return "'" + cell if cell.startswith(("=", "+", "-", "@", "\t", "\r")) else cell
 
 
 def _percentile(sorted_values: list[float], q: int) -> float | None:

@@ -2,30 +2,81 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
-Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-SessionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+# Control characters other than tab, newline and carriage return. The rule is stated in the schema as a
+# pattern (so that clients and schemathesis know it) and checked in Python with the same character classes.
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f"
+# What str.strip() removes, less the control characters above (re's \s differs between regex engines).
+_SPACE = r"\t\n\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TEXT_PATTERN = rf"^[^{_CONTROL}]*$"
+QUESTION_PATTERN = rf"^[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*$"
+_HAS_CONTROL = re.compile(rf"[{_CONTROL}]")
 
 
-def _printable(value: str) -> str:
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
-        raise ValueError("the question contains control characters")
+def _no_control(value: str) -> str:
+    if _HAS_CONTROL.search(value):
+        raise ValueError("the text contains control characters")
     return value
 
 
-class AskRequest(BaseModel):
+def _has_lone_surrogate(value: object) -> bool:
+    """JSON may escape half a surrogate pair ("\\ud800"): Python reads it, but it is not text (UTF-8 cannot
+    encode it) and would fail wherever it goes next."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
+class RequestBody(BaseModel):
+    """A request's body: no lone surrogate anywhere in it, keys included (a 422, like any bad input)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode_text(cls, data: Any) -> Any:
+        if _has_lone_surrogate(data):
+            raise ValueError("the body contains a lone surrogate (\\ud800-\\udfff), which is not text")
+        return data
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("the question must contain more than spaces")
+    return value.strip()
+
+
+# Lengths count the text as sent (the schema's maxLength); surrounding spaces are stripped after the checks.
+Question = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=500),
+    AfterValidator(_no_control),
+    AfterValidator(_not_blank),
+    Field(description="1–500 characters, not only spaces, no control characters but tab and newlines.",
+          json_schema_extra={"pattern": QUESTION_PATTERN}),
+]  # fmt: skip
+Text = Annotated[str, AfterValidator(_no_control), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
+SessionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+
+
+class AskRequest(RequestBody):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"question": "When was Ho Chi Minh born?"},
         {"question": "and his father?", "session_id": "3f2a9c1e5b7d4a6f8e0c2b4d6f8a0c1e"},
     ]})  # fmt: skip
 
-    question: Question = Field(description="The visitor's question, 1–500 characters.")
+    question: Question
     session_id: SessionId | None = Field(None, description="Keeps the conversation's last turns for follow-ups.")
-
-    _check = field_validator("question")(_printable)
 
 
 class Source(BaseModel):
@@ -55,10 +106,9 @@ class AskResponse(BaseModel):
     latency_ms: float
 
 
-class ClassifyRequest(BaseModel):
+class ClassifyRequest(RequestBody):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"question": "best pho in saigon?"}]})
     question: Question
-    _check = field_validator("question")(_printable)
 
 
 class ClassifyResponse(BaseModel):
@@ -66,25 +116,45 @@ class ClassifyResponse(BaseModel):
     relevance: float
 
 
-class FeedbackRequest(BaseModel):
+class FeedbackRequest(RequestBody):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"request_id": "9b1d0c6e3f1a4b2c8d7e6f5a4b3c2d1e", "helpful": True}]})  # fmt: skip
     request_id: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{32}$")]
-    helpful: bool
-    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+    helpful: StrictBool
+    comment: Annotated[Text, StringConstraints(max_length=1000), AfterValidator(str.strip)] | None = None
 
 
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
-    content: Annotated[str, StringConstraints(max_length=2000)]
+    content: Annotated[Text, StringConstraints(max_length=2000)]
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(RequestBody):
     """The OpenAI form; `model`, `temperature` and the like are accepted and ignored (the kiosk decides)."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
         {"model": "hcm-kiosk", "messages": [{"role": "user", "content": "Who was Uncle Ho?"}]}]})  # fmt: skip
     model: str = "hcm-kiosk"
     messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=20)]
-    stream: bool = False
+    stream: StrictBool = False
     user: str | None = None
+
+
+class ValidationIssue(BaseModel):
+    """One reason a request was refused, in the form of FastAPI's validation errors."""
+
+    loc: list[str | int] = Field(description='Where: e.g. `["body", "question"]`.')
+    msg: str
+    type: str
+
+
+class ValidationErrorResponse(BaseModel):
+    """Every 422: a list of issues (the input itself is never echoed)."""
+
+    detail: list[ValidationIssue]
+
+
+class ErrorResponse(BaseModel):
+    """Every other error (401, 404, 408, 413, 429, 500, 503)."""
+
+    detail: str

@@ -1,4 +1,4 @@
-"""Protection at the edge: body size limit, security headers, per-client rate limit, staff API key."""
+"""Protection at the edge: body size and time limits, security headers, per-client rate limit, staff API key."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 from fastapi import HTTPException, Request
 
 Scope = dict[str, Any]
@@ -26,36 +27,51 @@ SECURITY_HEADERS = [
 ]  # fmt: skip
 
 
-async def _send_json(send: Callable[..., Any], status: int, message: str) -> None:
+async def send_json(send: Callable[..., Any], status: int, message: str, close: bool = False) -> None:
+    """A JSON error from middleware; `close` tells the server to end the connection (unread body, or a fault)."""
     body = json.dumps({"detail": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers + SECURITY_HEADERS})
     await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimitMiddleware:
-    """413 for bodies over the limit, whether announced by Content-Length or sent in chunks."""
+    """413 for bodies over the limit, whether announced by Content-Length or sent in chunks; 408 for a body
+    that has not fully arrived `timeout_s` after the request began (a slow client would hold its connection)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 10.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        too_large = f"request body larger than {self.max_bytes} bytes"
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            return await _send_json(send, 413, f"request body larger than {self.max_bytes} bytes")
+            return await send_json(send, 413, too_large, close=True)
+        deadline = time.monotonic() + self.timeout_s
         received = 0
+        body_done = False
         started = False
 
         async def limited_receive() -> dict[str, Any]:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # later receives only wait for a disconnect (streamed answers): no deadline
+                return await receive()
+            try:
+                with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+                    message = await receive()
+            except TimeoutError:
+                raise _TooSlow from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise _TooLarge
+                body_done = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: dict[str, Any]) -> None:
@@ -67,11 +83,18 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_json(send, 413, f"request body larger than {self.max_bytes} bytes")
+                await send_json(send, 413, too_large, close=True)
+        except _TooSlow:
+            if not started:
+                await send_json(send, 408, f"the request body did not arrive within {self.timeout_s:g} s", close=True)
 
 
 class _TooLarge(BaseException):
     """Not an Exception: FastAPI turns any Exception raised while reading a body into a 400."""
+
+
+class _TooSlow(BaseException):
+    """Likewise."""
 
 
 class SecurityHeadersMiddleware:

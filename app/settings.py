@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.copying import COPY_BIAS, DRAFT_TOKENS
 
@@ -24,7 +25,7 @@ class Settings(BaseSettings):
     # artefacts and data
     gate_dir: Path = Path("models/classifier")
     corpus: Path = Path("data/corpus.jsonl")
-    qa_files: list[Path] = [Path("data/qa/train.csv"), Path("data/qa/test.csv")]
+    qa_files: Annotated[list[Path], NoDecode] = [Path("data/qa/train.csv"), Path("data/qa/test.csv")]
     faq_file: Path = Path("data/faq.yaml")
     faq_negatives_file: Path = Path("data/offtopic/hard_negatives.csv")
     db_path: Path = Path("var/kiosk.sqlite3")
@@ -67,7 +68,10 @@ class Settings(BaseSettings):
 
     # protection
     max_body_bytes: int = Field(16_384, ge=1024)
+    body_timeout_s: float = Field(10.0, gt=0, le=300)  # a body not fully arrived by then: 408
     rate_limit_per_minute: int = Field(30, ge=1)
+    # addresses or networks of reverse proxies whose X-Forwarded-For is believed (none: the peer is the client)
+    trusted_proxies: Annotated[list[str], NoDecode] = []
     staff_api_key: SecretStr = SecretStr("")
     store_questions: bool = False
 
@@ -75,10 +79,18 @@ class Settings(BaseSettings):
     idle_reset_s: int = Field(90, ge=10)
     ui_language: Literal["en", "vi"] = "en"
 
-    @field_validator("qa_files", mode="before")
+    @field_validator("qa_files", "trusted_proxies", mode="before")
     @classmethod
-    def _split_paths(cls, value: object) -> object:
-        return [p for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+    def _split_commas(cls, value: object) -> object:
+        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry != "*":
+                ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
 
 
 @functools.cache

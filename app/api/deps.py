@@ -33,6 +33,9 @@ def get_records(request: Request) -> Records:
 
 
 def rate_limited(request: Request) -> None:
+    """429 past the client's limit. A dependency only for routes without a body: FastAPI runs dependencies
+    before it validates a body, so routes with one call this first thing instead, and a malformed request
+    gets its 422 (and does not count)."""
     limiter: RateLimiter = request.app.state.rate_limiter
     limiter.check(request)
 

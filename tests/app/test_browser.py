@@ -80,3 +80,24 @@ def test_idle_reset_wipes_the_conversation(tmp_path: Path, page):
         page.clock.run_for(11_000)
         assert page.locator(".turn").count() == 0
         assert page.locator("#attract").is_visible()
+
+
+def test_the_api_docs_render_offline_under_the_csp(tmp_path: Path, page):
+    with LiveServer(tmp_path, FakeGenerator()) as server:
+        elsewhere: list[str] = []
+
+        def this_server_only(route) -> None:  # as on a kiosk with no internet
+            if route.request.url.startswith(server.url + "/"):
+                route.continue_()
+            else:
+                elsewhere.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", this_server_only)
+        blocked: list[str] = []
+        page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+        page.goto(server.url + "/docs")
+        page.wait_for_selector(".opblock", timeout=20_000)
+        assert page.locator(".opblock").count() >= 10  # every operation listed
+        assert page.get_by_text("/api/v1/ask/stream").count() >= 1
+        assert elsewhere == [] and blocked == []

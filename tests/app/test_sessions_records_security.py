@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import sqlite3
 import subprocess
 import sys
@@ -82,6 +84,22 @@ def test_feedback_needs_a_known_request(tmp_path):
     stats = records.stats()
     assert stats["feedback"] == {"total": 1, "helpful": 0, "not_helpful": 1}
     assert "too short" in records.feedback_csv()
+
+
+def test_the_feedback_export_cannot_inject_formulas_or_rows(tmp_path):
+    records = Records(tmp_path / "r.sqlite3")
+    records.add_request(RequestRecord("a" * 32, "curated", True, 0.9, 3.0, 0))
+    comments = ['=HYPERLINK("http://evil.example","click")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1",
+                "fine\r=1+1", 'said "hi"\nthen left', "fine"]  # fmt: skip
+    for comment in comments:
+        assert records.add_feedback("a" * 32, True, comment)
+    text = records.feedback_csv()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len(rows) == 1 + len(comments)  # no comment made a row of its own
+    exported = [row[4] for row in rows[1:]]
+    assert exported[:6] == ["'" + c for c in comments[:6]]  # inert: a spreadsheet shows them as text
+    assert exported[6:] == comments[6:]
+    assert '"fine\r=1+1"' in text and text.startswith('"time_utc","request_id"') and '"True"' in text  # all quoted
 
 
 def test_faq_fit_is_cached_on_disk_and_a_damaged_cache_is_refitted(tmp_path):

@@ -4,38 +4,41 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from app.api.answering import RETRY_AFTER, EventStream, answer_question, sse, stream_answer, to_response
-from app.api.deps import KioskDep, RateLimited, RecordsDep, ServicesDep
+from app.api.answering import (
+    RETRY_AFTER,
+    EventStream,
+    answer_question,
+    event_stream_response,
+    sse,
+    stream_answer,
+    to_response,
+)  # fmt: skip
+from app.api.deps import KioskDep, RecordsDep, ServicesDep, rate_limited
+from app.api.errors import BODY_ERRORS, BUSY, LIMITED, error_response
 from app.schemas import AskRequest, AskResponse, ClassifyRequest, ClassifyResponse, FeedbackRequest
 
-router = APIRouter(prefix="/api/v1", tags=["visitors"])
-BUSY: dict[int | str, dict[str, Any]] = {503: {"description": "Busy: retry after the `Retry-After` seconds"}}
-LIMITED: dict[int | str, dict[str, Any]] = {
-    429: {"description": "Too many questions from this client"},
-    422: {"description": "Invalid question"},
-}
+# Every route here needs the services (503 while starting) and counts against the client's rate limit.
+router = APIRouter(prefix="/api/v1", tags=["visitors"], responses={**BODY_ERRORS, **LIMITED, **BUSY})
+STREAM = event_stream_response("`delta` events with text, then one `done` event with the metadata (or one "
+                               "`error` event)", ["delta", "done", "error"])  # fmt: skip
 
 
-@router.post("/ask", response_model=AskResponse, dependencies=[RateLimited], responses={**BUSY, **LIMITED})
-async def ask(body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> AskResponse:
+@router.post("/ask", response_model=AskResponse)
+async def ask(request: Request, body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> AskResponse:
     """Answer a question: staff FAQ, then the relevance gate, then a curated or a generated answer."""
+    rate_limited(request)
     return to_response(await answer_question(kiosk, records, body.question, body.session_id))
 
 
-@router.post(
-    "/ask/stream",
-    dependencies=[RateLimited],
-    responses={200: {"content": {"text/event-stream": {}},
-                     "description": "`delta` events with text, then one `done` event with the metadata"},
-               **BUSY, **LIMITED},
-)  # fmt: skip
-async def ask_stream(body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> EventStream:
+# response_class: only for the schema (no JSON 200); errors are still declared as JSON
+@router.post("/ask/stream", response_class=Response, responses=STREAM)
+async def ask_stream(request: Request, body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> EventStream:
     """Server-Sent Events: the answer's text as it is generated, then a final event with the metadata."""
+    rate_limited(request)
     worker = kiosk.s.worker
     if worker is not None and worker.is_full():
         raise HTTPException(503, "busy: the generation queue is full; please retry shortly", headers=RETRY_AFTER)
@@ -56,17 +59,18 @@ async def ask_stream(body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> 
     return EventStream(events(), headers={"Cache-Control": "no-store"})
 
 
-@router.post("/classify", response_model=ClassifyResponse, dependencies=[RateLimited], responses=LIMITED)
-async def classify(body: ClassifyRequest, services: ServicesDep) -> ClassifyResponse:
+@router.post("/classify", response_model=ClassifyResponse)
+async def classify(request: Request, body: ClassifyRequest, services: ServicesDep) -> ClassifyResponse:
     """The relevance gate alone: is the question about Ho Chi Minh?"""
+    rate_limited(request)
     score = services.gate.relevance(body.question)
     return ClassifyResponse(related=score >= services.gate.threshold, relevance=round(score, 4))
 
 
-@router.post("/feedback", status_code=201, dependencies=[RateLimited],
-             responses={404: {"description": "Unknown request_id"}})  # fmt: skip
-async def feedback(body: FeedbackRequest, records: RecordsDep) -> dict[str, bool]:
+@router.post("/feedback", status_code=201, responses={404: error_response("Unknown request_id")})
+async def feedback(request: Request, body: FeedbackRequest, records: RecordsDep) -> dict[str, bool]:
     """Record whether an answer helped (and an optional comment)."""
+    rate_limited(request)
     if not await run_in_threadpool(records.add_feedback, body.request_id, body.helpful, body.comment):
         raise HTTPException(404, "unknown request_id")
     return {"recorded": True}

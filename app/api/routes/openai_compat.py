@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 
 from app.api.answering import EventStream, answer_question, stream_answer
-from app.api.deps import KioskDep, RateLimited, RecordsDep
+from app.api.deps import KioskDep, RecordsDep, rate_limited
 from app.pipeline import Answer
 from app.prompt import Turn
 from app.schemas import ChatCompletionRequest
@@ -48,9 +48,10 @@ def _chunk(request_id: str, model: str, delta: dict[str, str], finish: str | Non
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-@router.post("/chat/completions", dependencies=[RateLimited], response_model=None)
-async def chat_completions(body: ChatCompletionRequest, kiosk: KioskDep, records: RecordsDep) -> Any:
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(request: Request, body: ChatCompletionRequest, kiosk: KioskDep, records: RecordsDep) -> Any:
     question, history = _question_and_history(body)
+    rate_limited(request)  # after every check of the input: a malformed request gets its 422, not a 429
     if not body.stream:
         return _completion(await answer_question(kiosk, records, question, None, None, history), body.model)
 

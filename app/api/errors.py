@@ -1,0 +1,109 @@
+"""Error responses: every 422 in one shape, any unhandled error a JSON 500, and what the schema declares."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.schemas import ErrorResponse, ValidationErrorResponse
+from app.security import ASGIApp, Scope, send_json
+
+log = logging.getLogger(__name__)
+Responses = dict[int | str, dict[str, Any]]
+
+
+def error_response(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+INVALID: Responses = {422: {"model": ValidationErrorResponse, "description": "Invalid request"}}
+BODY_ERRORS: Responses = {
+    **INVALID,
+    408: error_response("The body did not arrive in time (KIOSK_BODY_TIMEOUT_S)"),
+    413: error_response("Body larger than KIOSK_MAX_BODY_BYTES"),
+}
+LIMITED: Responses = {429: error_response("Too many requests from this client: retry after `Retry-After` s")}
+BUSY: Responses = {503: error_response("Busy, starting or too slow: retry after `Retry-After` s")}
+
+
+def _printable(text: str) -> str:
+    """Text that encodes as UTF-8: a lone surrogate sent by a client is shown escaped instead of failing."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def issues(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """FastAPI's validation errors without the `input` and `ctx` it echoes (a visitor's text, maybe unencodable)."""
+    return [
+        {"loc": [p if isinstance(p, int) else _printable(str(p)) for p in e.get("loc", ())],
+         "msg": _printable(str(e.get("msg", ""))), "type": str(e.get("type", "value_error"))}
+        for e in errors
+    ]  # fmt: skip
+
+
+def _invalid(loc: list[str | int], msg: str, kind: str) -> JSONResponse:
+    return JSONResponse({"detail": issues([{"loc": loc, "msg": msg, "type": kind}])}, status_code=422)
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": issues(exc.errors())}, status_code=422)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """A body that is not UTF-8 JSON is bad input like any other (422, not FastAPI's bare 400), and a route's
+    own 422 takes the shape of the validation errors."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+        return _invalid(["body"], "the request body must be UTF-8 encoded JSON", "json_invalid")
+    if exc.status_code == 422 and isinstance(exc.detail, str):
+        return _invalid(["body"], exc.detail, "value_error")
+    return await http_exception_handler(request, exc)
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost frame, as file:line in function: enough to find the bug, and no exception message (it
+    may quote the request, as a RequestValidationError or a UnicodeEncodeError of a visitor's text does)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    last = frames[-1]
+    return f"{Path(last.filename).name}:{last.lineno} in {last.name}"
+
+
+class UnhandledErrorMiddleware:
+    """Any unhandled error: a JSON 500 with the security headers and `Connection: close`, logged without the
+    request's data. Outermost, so that it also covers the other middleware."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            chain = [type(exc).__name__]
+            if exc.__context__ is not None:
+                chain.append(type(exc.__context__).__name__)
+            log.error("unhandled %s at %s", " while handling ".join(chain), _where(exc))
+            if not started:
+                await send_json(send, 500, "internal error", close=True)
+            # A response already under way cannot become a 500: returning unfinished makes the server close
+            # the connection, so the client sees it cut short rather than complete.
