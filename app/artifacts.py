@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,19 @@ def sha256_files(paths: list[Path]) -> str:
         h.update(p.name.encode())
         h.update(sha256_file(p).encode())
     return h.hexdigest()
+
+
+def input_name(path: Path) -> str:
+    """How a manifest names an input: its path from the repository's root (the working directory of every
+    training command), or its absolute path when it lies outside."""
+    absolute = Path(os.path.abspath(path))
+    return absolute.relative_to(Path.cwd()).as_posix() if absolute.is_relative_to(Path.cwd()) else absolute.as_posix()
+
+
+def input_hashes(paths: Iterable[Path]) -> dict[str, dict[str, str]]:
+    """`{"inputs": {path: sha256}}` for an artefact's manifest: every file it was built from (data and config),
+    so that a test can tell when the repository's files have moved on from the artefact."""
+    return {"inputs": {input_name(p): sha256_file(p) for p in paths}}
 
 
 def folder_hashes(folder: Path) -> dict[str, str]:

@@ -4,7 +4,8 @@
     python -m training.classifier evaluate          # reports/classifier.md and its PNG plots
     echo "who was bac ho?" | python -m training.classifier predict
 
-`train` is deterministic: the same data and config give the same artefact, byte for byte.
+`train` is deterministic: the same data and config give the same artefact, byte for byte, on any number of
+cores. Its manifest hashes every input (`tests/test_artifacts_fresh.py` compares them with the repository).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import numpy as np
 import sklearn
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
-from app.artifacts import atomic_write_bytes, atomic_write_json, sha256_file, sha256_files
+from app.artifacts import atomic_write_bytes, atomic_write_json, input_hashes, sha256_file
 from app.corpus import load_corpus
 from app.gate import MANIFEST_FILE, MODEL_FILE, RelevanceGate, build_pipeline
 from training.config import load_config, to_dict
@@ -101,7 +103,13 @@ def _without_memory_addresses(pipeline: Pipeline) -> Pipeline:
     return pipeline
 
 
-def train(config: GateConfig) -> RelevanceGate:
+def input_files(config: GateConfig, config_file: Path | None) -> list[Path]:
+    """Every file the gate is built from: its manifest hashes them, a test compares them with the repository."""
+    return [*data_files(), *(p for p in (config.corpus, config_file) if p is not None)]
+
+
+def train(config: GateConfig, config_file: Path | None = None) -> RelevanceGate:
+    """Fit, choose the threshold, write the artefact; its manifest hashes the data and `config_file`."""
     examples = load_examples(config.val_share, config.test_share, config.corpus)
     texts, labels = split_arrays(examples, "train")
     log.info("training on %d questions (%d related)", len(texts), int(labels.sum()))
@@ -109,7 +117,10 @@ def train(config: GateConfig) -> RelevanceGate:
                         for e in examples if e.split == "train"])  # fmt: skip
     passages = tuple(p.text for p in load_corpus(config.corpus)) if config.corpus else ()
     pipeline = build_pipeline(config.c, config.seed, passages)
-    pipeline.fit(texts, labels, classifier__sample_weight=weights)
+    # One BLAS thread: the solver's sums would otherwise be split by the machine's core count, and the
+    # weights (so the artefact's bytes) would differ in their last digits from one machine to the next.
+    with threadpool_limits(limits=1):
+        pipeline.fit(texts, labels, classifier__sample_weight=weights)
     val_texts, val_labels = split_arrays(examples, "val")
     val_scores = pipeline.predict_proba(val_texts)[:, 1]
     threshold = choose_threshold(val_labels, val_scores, config)
@@ -126,7 +137,7 @@ def train(config: GateConfig) -> RelevanceGate:
         "sklearn_version": sklearn.__version__,
         "python_version": platform.python_version(),
         "threshold": round(threshold, 6),
-        "training_data_sha256": sha256_files(data_files() + ([config.corpus] if config.corpus else [])),
+        **input_hashes(input_files(config, config_file)),
         "config": to_dict(config),
         "counts": {s: int(sum(e.split == s for e in examples)) for s in ("train", "val", "test", "ambiguous")},
         "metrics": {
@@ -156,9 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, help="the artefact folder (default: the config's out_dir)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    config = load_config(GateConfig, args.config if args.config.exists() else None, out_dir=args.model_dir)
+    config_file = args.config if args.config.exists() else None
+    config = load_config(GateConfig, config_file, out_dir=args.model_dir)
     if args.command == "train":
-        train(config)
+        train(config, config_file)
         return 0
     gate = RelevanceGate.load(config.out_dir)
     if args.command == "predict":

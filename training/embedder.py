@@ -38,8 +38,8 @@ from app.artifacts import (
     atomic_write_json,
     atomic_write_text,
     folder_hashes,
+    input_hashes,
     replace_folder,
-    sha256_files,
     staging_folder,
 )
 from app.corpus import load_corpus
@@ -206,9 +206,15 @@ def holdout(config: EmbedderConfig, fold: int) -> dict[str, dict[str, float]]:
             for name, embedder in (("base", Embedder(config.base)), ("fine-tuned", tuned))}  # fmt: skip
 
 
+def input_files(config: EmbedderConfig, config_file: Path | None, folds: bool = False) -> list[Path]:
+    """Every file an encoder is trained from; fold encoders' manifests also score their held-out questions
+    against the corpus. (The base is identified apart.)"""
+    return [config.train_csv, *([config.corpus] if folds else []), *([config_file] if config_file else [])]
+
+
 def save(config: EmbedderConfig, embedder: Embedder, losses: list[float], out: Path, seconds: float,
-         **extra: Any) -> dict[str, Any]:  # fmt: skip
-    """Write the adapter (float16) and its manifest into `out`, atomically."""
+         inputs: list[Path], **extra: Any) -> dict[str, Any]:  # fmt: skip
+    """Write the adapter (float16) and its manifest (with the hashes of `inputs`) into `out`, atomically."""
     tmp = staging_folder(out)
     embedder.model.save_pretrained(tmp)
     to_half(tmp / "adapter_model.safetensors")
@@ -217,7 +223,7 @@ def save(config: EmbedderConfig, embedder: Embedder, losses: list[float], out: P
         "base": config.base,
         "base_identity": base_identity(resolve(config.base)),
         "config": to_dict(config),
-        "training_data_sha256": sha256_files([config.train_csv]),
+        **input_hashes(inputs),
         **extra,
         "losses": losses,
         "train_seconds": round(seconds, 1),
@@ -229,7 +235,7 @@ def save(config: EmbedderConfig, embedder: Embedder, losses: list[float], out: P
     return manifest
 
 
-def train_folds(config: EmbedderConfig, out: Path) -> dict[str, Any]:
+def train_folds(config: EmbedderConfig, out: Path, config_file: Path | None = None) -> dict[str, Any]:
     """One encoder per fold, each trained without that fold's questions: `out/fold-K`.
 
     The adapter's training prompts rank verified answers for a training question with the encoder that never
@@ -238,24 +244,27 @@ def train_folds(config: EmbedderConfig, out: Path) -> dict[str, Any]:
     ranked (the cross-validated figure of the recipe).
     """
     pairs = read_pairs(config.train_csv)
+    inputs = input_files(config, config_file, folds=True)
     results = {}
     for fold in range(config.folds):
         start = time.monotonic()
         kept, held, hints = _split(config, pairs, fold)
         tuned, losses = fit(config, pairs, kept)
         ranks = _held_ranks(config, pairs, held, hints, tuned)
-        save(config, tuned, losses, out / f"fold-{fold}", time.monotonic() - start, holdout_fold=fold,
+        save(config, tuned, losses, out / f"fold-{fold}", time.monotonic() - start, inputs, holdout_fold=fold,
              folds=config.folds, holdout=ranks)  # fmt: skip
         results[f"fold-{fold}"] = ranks
         log.info("fold %d of %d: held-out top-1 %.3f (%d questions)", fold, config.folds, ranks["top1"], len(held))
     return results
 
 
-def train(config: EmbedderConfig) -> dict[str, Any]:
+def train(config: EmbedderConfig, config_file: Path | None = None) -> dict[str, Any]:
     start = time.monotonic()
     pairs = read_pairs(config.train_csv)
     embedder, losses = fit(config, pairs, list(range(len(pairs.questions))))
-    manifest = save(config, embedder, losses, config.out_dir, time.monotonic() - start)
+    manifest = save(
+        config, embedder, losses, config.out_dir, time.monotonic() - start, input_files(config, config_file)
+    )
     log.info("encoder adapter written to %s in %.0fs (loss %.3f -> %.3f)", config.out_dir,
              manifest["train_seconds"], losses[0], losses[-1])  # fmt: skip
     return manifest
@@ -344,10 +353,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--holdout-fold must be between 0 and {config.folds - 1}")
         print(json.dumps(holdout(config, args.holdout_fold), indent=1))
     elif args.command == "train":
-        train(config)
+        train(config, args.config)
     elif args.command == "folds":
         out = args.out or config.out_dir.with_name(config.out_dir.name + "-folds")
-        print(json.dumps(train_folds(config, out), indent=1))
+        print(json.dumps(train_folds(config, out, args.config), indent=1))
     else:
         print(json.dumps(evaluate(config, args.embedder or config.out_dir, args.report), indent=1))
     return 0

@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 import torch
 
-from app.artifacts import atomic_write_json, folder_hashes, replace_folder, sha256_files, staging_folder
+from app.artifacts import atomic_write_json, folder_hashes, input_hashes, replace_folder, staging_folder
 from app.corpus import load_corpus
-from app.embeddings import Embedder, get_embedder
+from app.embeddings import Embedder, get_embedder, tuned_manifest
 from app.local_generator import ADAPTER_MANIFEST
 from app.modeling import base_identity, decoder_layers, frozen_layer_count, load_base, lora_config
 from app.prompt import HUMAN
@@ -204,6 +204,26 @@ def context_embedders(config: FinetuneConfig, folds: int = FOLDS) -> list[Embedd
     return [get_embedder(name)] * folds
 
 
+def context_encoder_files(config: FinetuneConfig, folds: int = FOLDS) -> list[Path]:
+    """The weights and adapter configs of the fine-tuned encoders `context_embedders` loads (none for a base).
+
+    Their files, not their manifests: what the adapter learnt from is the encoders themselves.
+    """
+    if not (config.retrieval and config.context_embedder):
+        return []
+    folder = Path(config.context_embedder)
+    files: list[Path] = []
+    for path in [folder / f"fold-{k}" for k in range(folds)] if (folder / "fold-0").is_dir() else [folder]:
+        manifest = tuned_manifest(str(path))
+        files += [path / name for name in sorted(manifest["files"])] if manifest else []
+    return files
+
+
+def input_files(config: FinetuneConfig, config_file: Path | None) -> list[Path]:
+    """Every file in the repository the adapter is trained from (the base model is identified apart)."""
+    return [config.train_csv, config.corpus, *context_encoder_files(config), *([config_file] if config_file else [])]
+
+
 def build_trainer(config: FinetuneConfig, model: Any, tokenizer: Any) -> Any:
     from transformers import EarlyStoppingCallback
 
@@ -230,7 +250,8 @@ def build_trainer(config: FinetuneConfig, model: Any, tokenizer: Any) -> Any:
     )
 
 
-def write_adapter(config: FinetuneConfig, trainer: Any, tokenizer: Any, seconds: float) -> dict[str, Any]:
+def write_adapter(config: FinetuneConfig, trainer: Any, tokenizer: Any, seconds: float,
+                  config_file: Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Save the best adapter next to its final place, then swap it in whole."""
     out = config.out_dir
     tmp = staging_folder(out)
@@ -253,7 +274,7 @@ def write_adapter(config: FinetuneConfig, trainer: Any, tokenizer: Any, seconds:
         "config": to_dict(config),
         "metrics": metrics,
         "prompt_format": f"{HUMAN} … / <assistant>: …, end-of-answer token {tokenizer.eos_token!r}",
-        "training_data_sha256": sha256_files([config.train_csv, config.corpus]),
+        **input_hashes(input_files(config, config_file)),
         "files": folder_hashes(tmp),  # before the manifest itself is written
         "versions": _versions(),
     }
@@ -278,7 +299,7 @@ def _versions() -> dict[str, str]:
     return {name: version(name) for name in ("torch", "transformers", "peft")}
 
 
-def run(config: FinetuneConfig, resume: bool = False) -> dict[str, Any]:
+def run(config: FinetuneConfig, resume: bool = False, config_file: Path | None = None) -> dict[str, Any]:
     from transformers import set_seed
 
     set_seed(config.seed)
@@ -289,7 +310,7 @@ def run(config: FinetuneConfig, resume: bool = False) -> dict[str, Any]:
     has_checkpoint = any(config.output_dir.glob("checkpoint-*"))
     start = time.monotonic()
     trainer.train(resume_from_checkpoint=True if resume and has_checkpoint else None)
-    manifest = write_adapter(config, trainer, tokenizer, time.monotonic() - start)
+    manifest = write_adapter(config, trainer, tokenizer, time.monotonic() - start, config_file)
     log.info("adapter written to %s: %s", config.out_dir, manifest["metrics"])
     return manifest
 
@@ -305,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(FinetuneConfig, args.config, max_steps=args.max_steps, out_dir=args.out_dir,
                          base_model=args.base_model)  # fmt: skip
-    run(config, resume=args.resume)
+    run(config, resume=args.resume, config_file=args.config)
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from app.artifacts import ArtifactError, sha256_files
+from app.artifacts import ArtifactError, input_name, sha256_file
 from app.corpus import Passage
 from app.embeddings import Embedder, get_embedder, tuned_manifest
 from app.grounding import ground
@@ -44,7 +44,7 @@ def fold_embedders(folder: Path, train_csv: Path, folds: int) -> list[Embedder]:
 
     Each is checked to hold out its own fold of `folds`, and to come from `train_csv` as it is now.
     """
-    data = sha256_files([train_csv])
+    name, data = input_name(train_csv), sha256_file(train_csv)
     paths = []
     for fold in range(folds):  # all checked before any is loaded
         path = folder / f"fold-{fold}"
@@ -53,7 +53,7 @@ def fold_embedders(folder: Path, train_csv: Path, folds: int) -> list[Embedder]:
             raise ArtifactError(f"{path} is missing: make it with python -m training.embedder folds")
         if (manifest.get("holdout_fold"), manifest.get("folds")) != (fold, folds):
             raise ArtifactError(f"{path} did not hold out fold {fold} of {folds}: rebuild the folds")
-        if manifest.get("training_data_sha256") != data:
+        if manifest.get("inputs", {}).get(name) != data:
             raise ArtifactError(f"{path} was trained on other data than {train_csv} holds now: rebuild the folds")
         paths.append(path)
     return [get_embedder(str(path)) for path in paths]

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from app.artifacts import input_hashes
 from app.local_generator import verify_adapter
 from training import qa
-from training.finetune import FinetuneConfig, run
+from training.finetune import FinetuneConfig, context_encoder_files, run
 from training.sft_data import IGNORE, PadCollator, TokenizedDataset, answer_only_loss
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,10 +101,25 @@ def test_adapter_is_written_whole_with_its_manifest(tiny_base, tmp_path):
     out = tmp_path / "adapter"
     assert verify_adapter(out)["base_model"]["name"] == str(tiny_base)
     assert manifest["config"]["lora_r"] == 4 and manifest["metrics"]["evaluations"] >= 1
+    assert manifest["inputs"] == input_hashes([qa.TRAIN_CSV, Path("data/corpus.jsonl")])["inputs"]
     history = json.loads((out / "log_history.json").read_text())
     assert any("eval_loss" in h for h in history) and any("loss" in h for h in history)
     assert not list(tmp_path.glob(".adapter.*")), "no temporary folder may be left behind"
     assert len(list((tmp_path / "ckpt").glob("checkpoint-*"))) <= 2  # save_total_limit
+
+
+def test_the_fine_tuned_context_encoders_are_inputs_of_the_adapter():
+    folds = "models/embedder/minilm-hcm-folds"
+    files = context_encoder_files(FinetuneConfig(context_embedder=folds))
+    assert [f.as_posix() for f in files] == [
+        f"{folds}/fold-{k}/{name}" for k in range(5) for name in ("adapter_config.json", "adapter_model.safetensors")
+    ]
+    assert context_encoder_files(FinetuneConfig(context_embedder="models/embedder/minilm-hcm")) == [
+        Path("models/embedder/minilm-hcm/adapter_config.json"),
+        Path("models/embedder/minilm-hcm/adapter_model.safetensors"),
+    ]
+    assert context_encoder_files(FinetuneConfig(context_embedder="packaged:minilm")) == []  # a base: identified apart
+    assert context_encoder_files(FinetuneConfig(context_embedder=folds, retrieval=False)) == []
 
 
 def test_resume_after_a_crash_finishes_the_run(tiny_base, tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.artifacts import ArtifactError, sha256_files
+from app.artifacts import ArtifactError, input_hashes
 from app.corpus import Passage
 from training.qa import QAPair
 from training.sft_data import fold_embedders, fold_of, make_examples
@@ -44,24 +44,24 @@ def test_each_question_is_ranked_by_the_encoder_of_its_own_fold():
         assert pair.question in embedders[fold].questions
 
 
-def _fold_folder(root: Path, fold: int, folds: int, data: str) -> None:
+def _fold_folder(root: Path, fold: int, folds: int, inputs: dict[str, str]) -> None:
     path = root / f"fold-{fold}"
     path.mkdir(parents=True)
     manifest = {"base": "packaged:minilm", "base_identity": "x", "files": {}, "holdout_fold": fold, "folds": folds,
-                "training_data_sha256": data}  # fmt: skip
+                "inputs": inputs}  # fmt: skip
     (path / "embedder.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 
 def test_fold_encoders_that_do_not_match_the_folds_or_the_data_are_refused(tmp_path):
     train = tmp_path / "train.csv"
     train.write_text("question,answer,topic,source_ids\n", encoding="utf-8")
-    data = sha256_files([train])
+    data = input_hashes([train])["inputs"]
     with pytest.raises(ArtifactError, match="fold-0 is missing"):
         fold_embedders(tmp_path / "folds", train, 2)
     _fold_folder(tmp_path / "swapped", 0, 2, data)
     _fold_folder(tmp_path / "swapped", 1, 3, data)
     with pytest.raises(ArtifactError, match="did not hold out fold 1 of 2"):
         fold_embedders(tmp_path / "swapped", train, 2)
-    _fold_folder(tmp_path / "stale", 0, 2, "0" * 64)
+    _fold_folder(tmp_path / "stale", 0, 2, dict.fromkeys(data, "0" * 64))
     with pytest.raises(ArtifactError, match="other data"):
         fold_embedders(tmp_path / "stale", train, 2)
