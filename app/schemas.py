@@ -23,6 +23,12 @@ def _no_control(value: str) -> str:
     return value
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("the question must contain more than spaces")
+    return value.strip()
+
+
 def _has_lone_surrogate(value: object) -> bool:
     """JSON may escape half a surrogate pair ("\\ud800"): Python reads it, but it is not text (UTF-8 cannot
     encode it) and would fail wherever it goes next."""
@@ -48,12 +54,6 @@ class RequestBody(BaseModel):
         if _has_lone_surrogate(data):
             raise ValueError("the body contains a lone surrogate (\\ud800-\\udfff), which is not text")
         return data
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("the question must contain more than spaces")
-    return value.strip()
 
 
 # Lengths count the text as sent (the schema's maxLength); surrounding spaces are stripped after the checks.

@@ -25,9 +25,8 @@ def error_response(description: str) -> dict[str, Any]:
     return {"model": ErrorResponse, "description": description}
 
 
-INVALID: Responses = {422: {"model": ValidationErrorResponse, "description": "Invalid request"}}
 BODY_ERRORS: Responses = {
-    **INVALID,
+    422: {"model": ValidationErrorResponse, "description": "Invalid request"},
     408: error_response("The body did not arrive in time (KIOSK_BODY_TIMEOUT_S)"),
     413: error_response("Body larger than KIOSK_MAX_BODY_BYTES"),
 }

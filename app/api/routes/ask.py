@@ -16,7 +16,7 @@ from app.api.answering import (
     sse,
     stream_answer,
     to_response,
-)  # fmt: skip
+)
 from app.api.deps import KioskDep, RecordsDep, ServicesDep, rate_limited
 from app.api.errors import BODY_ERRORS, BUSY, LIMITED, error_response
 from app.schemas import AskRequest, AskResponse, ClassifyRequest, ClassifyResponse, FeedbackRequest
