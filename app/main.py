@@ -16,10 +16,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.routes import ask, health, kiosk, openai_compat, staff
-from app.pipeline import Services
+from app.api.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware
+from app.kiosk.pipeline import Services
+from app.kiosk.services import load_services
 from app.records import Records
-from app.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware
-from app.services import load_services
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

@@ -2,15 +2,15 @@
 
     python -m benchmarks.gpu_serving --workdir /tmp/falcon --tokenizer models/base/smollm2-135m-instruct
 
-Falcon-7B-shaped random weights in 4-bit nf4 (loaded by `app.modeling.load_base`, 4-bit checked), a random
+Falcon-7B-shaped random weights in 4-bit nf4 (loaded by `app.modeling.base.load_base`, 4-bit checked), a random
 LoRA adapter (r=64 on query_key_value, dense_h_to_4h, dense_4h_to_h). In one run:
 (a) `generate`, greedy, one request at a time, adapter unmerged, dynamic cache;
 (b) the kiosk's `LocalGenerator`: adapter merged into the 4-bit nf4 weights (or, with --int4, folded into
-    int4 weights for PyTorch's int4 kernel), decoded by `app.gpu_decoder` (one CUDA graph per step; with
+    int4 weights for PyTorch's int4 kernel), decoded by `app.generation.decoders.gpu` (one CUDA graph per step; with
     --generate, transformers' `generate` with a static cache and compiled decoding), requests batched by the
     `GenerationWorker`;
 (b') with --compare, the same with the other weight format; with --compare-loop, the same with the other
-    decoding loop (app.gpu_decoder's CUDA graph per step, or transformers' compiled `generate`).
+    decoding loop (app.generation.decoders.gpu's CUDA graph per step, or transformers' compiled `generate`).
 Each serving path's logits are compared with (a)'s on the same prompt: the price in accuracy.
 Prints a table and writes benchmarks/results/<card>-<date>.json.
 """
@@ -29,12 +29,13 @@ from typing import Any
 
 import torch
 
-from app import generation, prompt
-from app.generation import GenerationRequest, prompt_positions_and_mask
-from app.gpu_decoder import GpuDecoder
-from app.local_generator import LocalGenerator, verify_adapter
-from app.modeling import load_base
-from app.worker import GenerationWorker
+from app import prompt
+from app.generation import base as generation
+from app.generation.base import GenerationRequest, prompt_positions_and_mask
+from app.generation.decoders.gpu import GpuDecoder
+from app.generation.local import LocalGenerator, verify_adapter
+from app.generation.worker import GenerationWorker
+from app.modeling.base import load_base
 from benchmarks import save_results
 from benchmarks.falcon_shape import FALCON_TARGETS, TINY, make_model_dir, random_lora, save_adapter
 

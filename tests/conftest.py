@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.generation import GenerationRequest, GenerationResult, TextStream
+from app.generation.base import GenerationRequest, GenerationResult, TextStream
 from app.prompt import clean_answer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from app.corpus import Passage
+from app.kiosk.corpus import Passage
 from app.sentences import sent_tokenize
 from app.text import clean_whitespace, fold
 

@@ -42,10 +42,10 @@ from app.artifacts import (
     sha256_files,
     staging_folder,
 )
-from app.corpus import load_corpus
-from app.embeddings import EMBEDDER_MANIFEST, PACKAGED_MINILM, Embedder, base_identity, encode, resolve
-from app.grounding import build_retriever, load_hints
-from app.retriever import Hint, Retriever
+from app.kiosk.corpus import load_corpus
+from app.kiosk.embeddings import EMBEDDER_MANIFEST, PACKAGED_MINILM, Embedder, base_identity, encode, resolve
+from app.kiosk.grounding import build_retriever, load_hints
+from app.kiosk.retriever import Hint, Retriever
 from training import qa
 from training.config import load_config, to_dict
 from training.finetune import to_half
@@ -312,7 +312,7 @@ Made by `python -m training.embedder evaluate` on {today}. Encoder: LoRA r={conf
 on `{config["base"]}`, {config["epochs"]} epochs ({len(losses)} steps, {seconds:.0f} s on a 2-core CPU).
 
 How often the test question's own answer is the first (second, fifth) of the {n} test questions' rankings among
-the training split's verified answers, scored as serving scores them (`app.retriever._AnswerIndex`):
+the training split's verified answers, scored as serving scores them (`app.kiosk.retriever._AnswerIndex`):
 
 | encoder | top-1 | top-2 | top-5 | copying the first: BLEU | key-fact |
 |---|---|---|---|---|---|

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from app.artifacts import ArtifactError, sha256_files
-from app.corpus import Passage
-from app.embeddings import Embedder, get_embedder, tuned_manifest
-from app.grounding import ground
-from app.retriever import Context, Hint, Retriever
+from app.kiosk.corpus import Passage
+from app.kiosk.embeddings import Embedder, get_embedder, tuned_manifest
+from app.kiosk.grounding import ground
+from app.kiosk.retriever import Context, Hint, Retriever
 from training.qa import QAPair
 
 IGNORE = -100

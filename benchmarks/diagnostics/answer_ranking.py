@@ -3,7 +3,7 @@
     python -m benchmarks.diagnostics.answer_ranking [--folds models/embedder/minilm-hcm-folds]
 
 For each fold K, the encoder trained without fold K's questions (`python -m training.embedder folds`) ranks
-fold K's questions among all training answers, as `app.retriever._AnswerIndex` does, with the held-out
+fold K's questions among all training answers, as `app.kiosk.retriever._AnswerIndex` does, with the held-out
 questions removed from the hints. Besides the served terms (character n-grams, words, encoder similarity to
 the answer), it tries the encoder's similarity to the answer's other questions (best match), and prints
 top-1 / top-2 over all folds for a grid of weights. The test split is not read.
@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from app.corpus import load_corpus
-from app.embeddings import Embedder
-from app.retriever import Retriever, terms
+from app.kiosk.corpus import load_corpus
+from app.kiosk.embeddings import Embedder
+from app.kiosk.retriever import Retriever, terms
 from app.text import fold_words
 from training.embedder import EmbedderConfig, _split, read_pairs
 

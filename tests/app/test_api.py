@@ -42,7 +42,7 @@ def test_generated_answer_for_a_new_related_question(client, fake):
     assert body["answer"] == fake.text and fake.calls == 1
     assert body["sources"] and body["related"] is True
     assert len(body["request_id"]) == 32 and len(body["session_id"]) == 32
-    # the retrieved sentences in the prompt are what the copy bias may copy (app.copying)
+    # the retrieved sentences in the prompt are what the copy bias may copy (app.generation.copying)
     assert fake.last_copy_from and all(s in fake.last_prompt for s in fake.last_copy_from)
 
 

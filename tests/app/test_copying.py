@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from app.copying import CopyBias, continuations, proposal
-from app.cpu_decoder import CpuDecoder
+from app.generation.copying import CopyBias, continuations, proposal
+from app.generation.decoders.cpu import CpuDecoder
 from tests.app.decoding_cases import EOS, PAD, left_padded, never
 
 END = 99
@@ -101,8 +101,8 @@ def test_the_generator_drafts_from_a_lone_requests_sources_and_answers_as_withou
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    from app.generation import GenerationRequest
-    from app.local_generator import LocalGenerator
+    from app.generation.base import GenerationRequest
+    from app.generation.local import LocalGenerator
 
     words = ["<pad>", "<eos>", "<unk>", *[f"w{i}" for i in range(93)]]
     backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from app.cpu_decoder import CpuDecoder, supports
+from app.generation.decoders.cpu import CpuDecoder, supports
 from tests.app.decoding_cases import EOS, PAD, assert_rows_end_at_eos_or_stop, left_padded, never
 
 
@@ -77,7 +77,7 @@ def test_other_architectures_stay_with_generate(llama):
 
 
 def test_prompts_run_in_float32_even_with_int8_weights(llama):
-    """int8 with one activation scale for a whole prompt damaged answers (see app.cpu_decoder._Linear)."""
+    """int8 with one activation scale for a whole prompt damaged answers (see app.generation.decoders.cpu._Linear)."""
     ids, mask = left_padded()
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     causal = torch.ones(7, 7, dtype=torch.bool).tril()

@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from app.corpus import Passage
-from app.embeddings import PACKAGED_MINILM, Embedder, resolve
-from app.retriever import Hint, Retriever
+from app.kiosk.corpus import Passage
+from app.kiosk.embeddings import PACKAGED_MINILM, Embedder, resolve
+from app.kiosk.retriever import Hint, Retriever
 
 DEATH = "Hồ Chí Minh died in Hanoi on 2 September 1969, aged 79."
 DECLARATION = "He read the Proclamation of Independence in Ba Đình Square on 2 September 1945."

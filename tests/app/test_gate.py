@@ -10,7 +10,7 @@ import time
 import pytest
 
 from app.artifacts import ArtifactError
-from app.gate import RelevanceGate
+from app.kiosk.gate import RelevanceGate
 from tests.conftest import ROOT
 
 GATE = ROOT / "models/classifier"
@@ -100,7 +100,7 @@ def test_fast_scorer_gives_the_pipelines_numbers(gate):
 
 
 def test_the_names_him_feature_tells_the_man_from_the_city():
-    from app.gate import MentionsHim
+    from app.kiosk.gate import MentionsHim
 
     assert MentionsHim.value("Bác Hồ mất năm nào") == 1.0
     assert MentionsHim.value("president ho famous quotes") == 1.0
@@ -109,7 +109,7 @@ def test_the_names_him_feature_tells_the_man_from_the_city():
 
 
 def test_knowledge_coverage_is_high_for_what_the_museum_tells_and_zero_for_unknown_words():
-    from app.gate import KnowledgeCoverage
+    from app.kiosk.gate import KnowledgeCoverage
 
     passages = ("Ho Chi Minh read the Declaration of Independence in Ba Dinh Square on 2 September 1945.",
                 "He worked as a kitchen assistant in London and as a photo retoucher in Paris.",
@@ -122,7 +122,7 @@ def test_knowledge_coverage_is_high_for_what_the_museum_tells_and_zero_for_unkno
 
 
 def test_the_shipped_gate_uses_the_knowledge_base():
-    from app.gate import KnowledgeCoverage, RelevanceGate
+    from app.kiosk.gate import KnowledgeCoverage, RelevanceGate
 
     gate = RelevanceGate.load(ROOT / "models" / "classifier")
     assert gate.scorer is not None and gate.scorer.coverage is not None
@@ -131,7 +131,7 @@ def test_the_shipped_gate_uses_the_knowledge_base():
 
 
 def test_unknown_words_counts_what_the_knowledge_base_never_says():
-    from app.gate import UnknownWords
+    from app.kiosk.gate import UnknownWords
 
     passages = ("Ho Chi Minh read the Declaration of Independence in Ba Dinh Square on 2 September 1945.",)
     unknown = UnknownWords(passages).fit([])
@@ -154,7 +154,7 @@ def test_a_rebuild_is_byte_identical_whatever_the_hash_seed(tmp_path):
     import sys
 
     script = (
-        "import io, sys, joblib; from app.gate import build_pipeline; "
+        "import io, sys, joblib; from app.kiosk.gate import build_pipeline; "
         "from training.classifier import _without_memory_addresses as clean; "
         "p = build_pipeline(4.0, 0, ('Ho Chi Minh was born in Kim Lien in 1890.', 'He read the declaration.')); "
         "q = ['when was he born', 'born in kim lien?', 'best pho', 'weather today', 'who read it', 'pho 24']; "

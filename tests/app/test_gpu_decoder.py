@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from app.generation import prompt_positions_and_mask
-from app.gpu_decoder import GpuDecoder, supports
+from app.generation.base import prompt_positions_and_mask
+from app.generation.decoders.gpu import GpuDecoder, supports
 from tests.app.decoding_cases import EOS, PAD, assert_rows_end_at_eos_or_stop, left_padded, never
 
 
@@ -56,7 +56,7 @@ def test_prompt_attention_in_pieces_gives_the_same_tokens(falcon, monkeypatch):
     ids, mask = left_padded()
     decoder = GpuDecoder(falcon, max_batch=4, max_length=32)
     whole = decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD)
-    monkeypatch.setattr("app.gpu_decoder.ATTENTION_BYTES", 1)  # one row at a time
+    monkeypatch.setattr("app.generation.decoders.gpu.ATTENTION_BYTES", 1)  # one row at a time
     assert decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD).tolist() == whole.tolist()
 
 
@@ -109,5 +109,5 @@ def test_prompts_run_a_few_rows_at_a_time_give_the_same_tokens(falcon, monkeypat
     ids, mask = left_padded()
     decoder = GpuDecoder(falcon, max_batch=4, max_length=32)
     whole = decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD)
-    monkeypatch.setattr("app.gpu_decoder.PREFILL_TOKENS", 7)  # one row of 7 tokens at a time
+    monkeypatch.setattr("app.generation.decoders.gpu.PREFILL_TOKENS", 7)  # one row of 7 tokens at a time
     assert decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD).tolist() == whole.tolist()

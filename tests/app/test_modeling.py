@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from app.modeling import QuantizationError, frozen_layer_count, plain_linear_layers, verify_4bit
+from app.modeling.base import QuantizationError, frozen_layer_count, plain_linear_layers, verify_4bit
 
 TARGETS = ("query_key_value", "dense_h_to_4h", "dense_4h_to_h")
 
@@ -78,7 +78,7 @@ def test_frozen_layer_count_refuses_impossible_values(freeze):
 
 
 def test_int4_groups_round_to_within_half_a_step():
-    from app.int4 import dequantize_groupwise, quantize_groupwise
+    from app.modeling.int4 import dequantize_groupwise, quantize_groupwise
 
     torch.manual_seed(0)
     weight = torch.randn(24, 192) * torch.linspace(0.01, 2.0, 192)  # groups of very different ranges
@@ -92,7 +92,7 @@ def test_int4_groups_round_to_within_half_a_step():
 
 def test_int4_scales_and_zeros_have_the_kernels_layout():
     """PyTorch's CPU int4 kernel reads the same (scale, zero) layout as the CUDA one."""
-    from app.int4 import dequantize_groupwise, inner_k_tiles, quantize_groupwise
+    from app.modeling.int4 import dequantize_groupwise, inner_k_tiles, quantize_groupwise
 
     torch.manual_seed(1)
     weight, x = torch.randn(64, 256), torch.randn(3, 256, dtype=torch.bfloat16)
@@ -105,13 +105,13 @@ def test_int4_scales_and_zeros_have_the_kernels_layout():
 
 @pytest.mark.parametrize(("width", "group", "tiles"), [(4544, 64, 4), (18176, 128, 8), (576, 64, 4), (96, 32, 2)])
 def test_int4_tiling_for_falcon_and_smollm2_widths(width, group, tiles):
-    from app.int4 import group_size_for, inner_k_tiles
+    from app.modeling.int4 import group_size_for, inner_k_tiles
 
     assert (group_size_for(width), inner_k_tiles(width)) == (group, tiles)
 
 
 def test_int4_refuses_a_width_the_kernel_cannot_take():
-    from app.int4 import group_size_for
+    from app.modeling.int4 import group_size_for
 
     with pytest.raises(ValueError, match="group size"):
         group_size_for(100)
@@ -121,7 +121,7 @@ def test_marker_tokens_are_those_that_could_begin_a_stop_string():
     from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
 
-    from app.local_generator import marker_token_ids
+    from app.generation.local import marker_token_ids
 
     vocab = {"hello": 0, "<human": 1, "world": 2, "\n": 3, "<unk>": 4}
     fast = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<unk>")),
@@ -141,8 +141,8 @@ def test_marker_tokens_are_those_that_could_begin_a_stop_string():
 def test_row_stopper_decodes_only_near_a_possible_stop_string():
     import time as _time
 
-    from app.generation import GenerationRequest
-    from app.local_generator import _RowStopper
+    from app.generation.base import GenerationRequest
+    from app.generation.local import _RowStopper
     from app.prompt import STOP_STRINGS
 
     pieces = ["He", " was", " born", ".", "<", "hum", "an", ">:", " again"]

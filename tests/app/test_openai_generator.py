@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from app.generation import GenerationRequest
-from app.openai_generator import OpenAIGenerator
+from app.generation.base import GenerationRequest
+from app.generation.openai import OpenAIGenerator
 
 
 def _server(pieces: list[str], seen: list[dict]) -> httpx.MockTransport:

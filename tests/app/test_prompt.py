@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from app.generation import GenerationRequest, TextStream
+from app.generation.base import GenerationRequest, TextStream
 from app.prompt import Turn, build_prompt, clean_answer, cut_at_stop, ends_cleanly
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.corpus import Passage, load_corpus
-from app.retriever import Hint, Retriever
+from app.kiosk.corpus import Passage, load_corpus
+from app.kiosk.retriever import Hint, Retriever
 from tests.conftest import ROOT
 
 
@@ -42,8 +42,8 @@ def test_hints_pull_a_paraphrase_to_its_passage():
 
 
 def test_readable_keeps_a_clean_answer_and_replaces_an_unfinished_one():
-    from app.grounding import readable
-    from app.retriever import Context
+    from app.kiosk.grounding import readable
+    from app.kiosk.retriever import Context
 
     context = Context(["He was born in 1890", "He was born in Kim Liên in 1890."], [], [])
     assert readable("He was born in 1890.", context) == ("He was born in 1890.", False)

@@ -7,10 +7,10 @@ import subprocess
 import sys
 import time
 
+from app.api.security import RateLimiter, api_key_matches
+from app.kiosk.sessions import SessionStore
 from app.prompt import Turn
 from app.records import Records, RequestRecord
-from app.security import RateLimiter, api_key_matches
-from app.sessions import SessionStore
 from tests.conftest import ROOT
 
 
@@ -85,7 +85,7 @@ def test_feedback_needs_a_known_request(tmp_path):
 
 
 def test_faq_fit_is_cached_on_disk_and_a_damaged_cache_is_refitted(tmp_path):
-    from app import faq as faq_module
+    from app.kiosk import faq as faq_module
 
     path = ROOT / "data/faq.yaml"
     negatives = ["when was he born", "who was his father", "best pho in saigon"]

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.answering import RETRY_AFTER, EventStream, answer_question, sse, stream_answer, to_response
 from app.api.deps import KioskDep, RateLimited, RecordsDep, ServicesDep
-from app.schemas import AskRequest, AskResponse, ClassifyRequest, ClassifyResponse, FeedbackRequest
+from app.api.schemas import AskRequest, AskResponse, ClassifyRequest, ClassifyResponse, FeedbackRequest
 
 router = APIRouter(prefix="/api/v1", tags=["visitors"])
 BUSY: dict[int | str, dict[str, Any]] = {503: {"description": "Busy: retry after the `Retry-After` seconds"}}

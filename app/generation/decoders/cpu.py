@@ -28,7 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from app.generation import prompt_positions_and_mask
+from app.generation.base import prompt_positions_and_mask
 
 LogitsProcessor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (ids so far, logits) -> logits
 Drafter = Callable[[list[int]], Sequence[int]]  # (a row's new ids so far) -> the tokens proposed to follow

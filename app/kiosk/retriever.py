@@ -8,8 +8,8 @@ import numpy as np
 from rank_bm25 import BM25Okapi
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from app.corpus import Passage
-from app.embeddings import Embedder
+from app.kiosk.corpus import Passage
+from app.kiosk.embeddings import Embedder
 from app.sentences import sent_tokenize
 from app.text import fold_words, words
 

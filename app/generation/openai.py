@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from app.generation import GenerationRequest, GenerationResult, TextStream
+from app.generation.base import GenerationRequest, GenerationResult, TextStream
 from app.prompt import STOP_STRINGS, clean_answer
 
 

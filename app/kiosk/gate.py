@@ -75,7 +75,7 @@ class KnowledgeCoverage(TransformerMixin, BaseEstimator):
         self.b = b
 
     def fit(self, questions: list[str], y: Any = None) -> KnowledgeCoverage:
-        from app.retriever import terms
+        from app.kiosk.retriever import terms
 
         docs = [terms(p) for p in self.passages]
         self.vocabulary_ = {t: i for i, t in enumerate(sorted({t for d in docs for t in d}))}
@@ -96,7 +96,7 @@ class KnowledgeCoverage(TransformerMixin, BaseEstimator):
         return sp.csr_matrix(np.array([[self.value(q)] for q in questions], dtype=np.float64).reshape(-1, 1))
 
     def value(self, question: str) -> float:
-        from app.retriever import terms
+        from app.kiosk.retriever import terms
 
         asked = set(terms(question))
         known = sorted(self.vocabulary_[t] for t in asked if t in self.vocabulary_)
@@ -118,7 +118,7 @@ class UnknownWords(TransformerMixin, BaseEstimator):
         self.passages = passages
 
     def fit(self, questions: list[str], y: Any = None) -> UnknownWords:
-        from app.retriever import terms
+        from app.kiosk.retriever import terms
 
         # A dict built in sorted order, not a set: a set's pickled order changes between processes.
         self.vocabulary_ = dict.fromkeys(sorted({t for p in self.passages for t in terms(gate_text(p))}), True)
@@ -128,7 +128,7 @@ class UnknownWords(TransformerMixin, BaseEstimator):
         return sp.csr_matrix(np.array([[self.value(q)] for q in questions], dtype=np.float64).reshape(-1, 1))
 
     def value(self, question: str) -> float:
-        from app.retriever import terms
+        from app.kiosk.retriever import terms
 
         words = terms(gate_text(question))
         return sum(w not in self.vocabulary_ for w in words) / len(words) if words else 0.0

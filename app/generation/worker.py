@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.generation import GenerationRequest, GenerationResult, Generator
+from app.generation.base import GenerationRequest, GenerationResult, Generator
 
 log = logging.getLogger(__name__)
 

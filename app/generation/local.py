@@ -9,13 +9,13 @@ from typing import Any
 
 import torch
 
-from app import gpu_decoder
 from app.artifacts import ArtifactError, read_manifest, verify_file
-from app.copying import CopyBias, proposal, source_tokens
-from app.cpu_decoder import CpuDecoder, supports
-from app.generation import GenerationRequest, GenerationResult, TextStream
-from app.gpu_decoder import GpuDecoder
-from app.modeling import load_base, prepare_for_serving
+from app.generation.base import GenerationRequest, GenerationResult, TextStream
+from app.generation.copying import CopyBias, proposal, source_tokens
+from app.generation.decoders import gpu as gpu_decoder
+from app.generation.decoders.cpu import CpuDecoder, supports
+from app.generation.decoders.gpu import GpuDecoder
+from app.modeling.base import load_base, prepare_for_serving
 from app.prompt import STOP_STRINGS, clean_answer
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class LocalGenerator:
             # model: an unmerged adapter (merge=False) stays with `generate`.
             decoder = CpuDecoder(model, int8=cpu_int8)
         # Other models stay in float32 with `generate` on the CPU: torch's dynamic int8 would quantise whole
-        # prompts with one scale, which damaged answers (see app.cpu_decoder._Linear).
+        # prompts with one scale, which damaged answers (see app.generation.decoders.cpu._Linear).
         model.eval()
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         return cls(model, tokenizer, decoder, copy_bias, draft_tokens)

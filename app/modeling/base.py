@@ -223,11 +223,11 @@ def allow_compile(model: Any) -> None:
 def prepare_for_serving(model: Any, *, merge: bool, compile_decoding: bool, int4_kernel: bool = False) -> Any:
     """The GPU serving path: adapter folded into the 4-bit weights, static KV cache, compiled decoding.
 
-    With `int4_kernel` the bitsandbytes layers become `app.int4.Int4Linear` (adapter added on the way),
+    With `int4_kernel` the bitsandbytes layers become `app.modeling.int4.Int4Linear` (adapter added on the way),
     whose matmul stays fast when requests are batched; otherwise peft merges into bitsandbytes' nf4.
     """
     if int4_kernel and is_4bit(model):
-        from app.int4 import to_int4
+        from app.modeling.int4 import to_int4
 
         model = to_int4(model)
     elif merge and hasattr(model, "merge_and_unload"):

@@ -20,7 +20,7 @@ class GenerationRequest:
     deadline: float  # time.monotonic() after which generation stops
     on_text: Callable[[str], None] | None = None  # receives text deltas, from the worker thread
     cancelled: threading.Event = field(default_factory=threading.Event)
-    copy_from: tuple[str, ...] = ()  # source sentences whose faithful copying is favoured (app.copying)
+    copy_from: tuple[str, ...] = ()  # source sentences whose faithful copying is favoured (app.generation.copying)
 
 
 @dataclass

@@ -11,19 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from app.corpus import Passage
-from app.curated import CuratedAnswer
-from app.faq import FAQ
-from app.gate import RelevanceGate
-from app.generation import GenerationRequest
-from app.grounding import ground, readable
-from app.matcher import PhraseMatcher
+from app.generation.base import GenerationRequest
+from app.generation.worker import GenerationWorker
+from app.kiosk.corpus import Passage
+from app.kiosk.curated import CuratedAnswer
+from app.kiosk.faq import FAQ
+from app.kiosk.gate import RelevanceGate
+from app.kiosk.grounding import ground, readable
+from app.kiosk.matcher import PhraseMatcher
+from app.kiosk.retriever import Retriever
+from app.kiosk.sessions import SessionStore
 from app.metrics import Metrics
 from app.prompt import Turn
-from app.retriever import Retriever
-from app.sessions import SessionStore
 from app.strings import strings, suggestions
-from app.worker import GenerationWorker
 
 log = logging.getLogger(__name__)
 Route = Literal["faq", "curated", "generated", "off_topic"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.corpus import Passage, load_corpus
-from app.embeddings import Embedder
+from app.kiosk.corpus import Passage, load_corpus
+from app.kiosk.embeddings import Embedder
+from app.kiosk.retriever import Context, Hint, Retriever
 from app.prompt import Turn, build_prompt, ends_cleanly
-from app.retriever import Context, Hint, Retriever
 
 
 @dataclass(frozen=True)

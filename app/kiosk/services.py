@@ -9,20 +9,20 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from app.artifacts import ArtifactError
-from app.corpus import load_corpus
-from app.curated import curated_answers
-from app.embeddings import Embedder, get_embedder
-from app.embeddings import resolve as resolve_embedder
-from app.faq import load_faq
-from app.gate import RelevanceGate
-from app.generation import Generator
-from app.grounding import load_hints
+from app.generation.base import Generator
+from app.generation.worker import GenerationWorker
+from app.kiosk.corpus import load_corpus
+from app.kiosk.curated import curated_answers
+from app.kiosk.embeddings import Embedder, get_embedder
+from app.kiosk.embeddings import resolve as resolve_embedder
+from app.kiosk.faq import load_faq
+from app.kiosk.gate import RelevanceGate
+from app.kiosk.grounding import load_hints
+from app.kiosk.pipeline import Services
+from app.kiosk.retriever import Hint, Retriever
+from app.kiosk.sessions import SessionStore
 from app.metrics import Metrics
-from app.pipeline import Services
-from app.retriever import Hint, Retriever
-from app.sessions import SessionStore
 from app.settings import Settings
-from app.worker import GenerationWorker
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +31,11 @@ def build_generator(settings: Settings) -> Generator | None:
     if settings.generator == "none":
         return None
     if settings.generator == "openai":
-        from app.openai_generator import OpenAIGenerator
+        from app.generation.openai import OpenAIGenerator
 
         return OpenAIGenerator(settings.openai_base_url, settings.openai_model,
                                settings.openai_api_key.get_secret_value(), settings.max_batch_size)  # fmt: skip
-    from app.local_generator import LocalGenerator
+    from app.generation.local import LocalGenerator
 
     return LocalGenerator.load(settings.base_model, settings.adapter_dir, quantize_4bit=settings.quantize_4bit,
                                cpu_int8=settings.cpu_int8, int4_kernel=settings.gpu_int4_kernel,

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from app.generation import prompt_positions_and_mask
+from app.generation.base import prompt_positions_and_mask
 
 log = logging.getLogger(__name__)
 # A prompt's float32 attention scores are computed a few rows at a time, this size each (with the softmax

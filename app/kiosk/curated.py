@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from app.matcher import PhraseMatcher
-from app.retriever import Hint
+from app.kiosk.matcher import PhraseMatcher
+from app.kiosk.retriever import Hint
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def continuations(sentences: Sequence[Sequence[int]], generated: Sequence[int], 
 def proposal(sentences: Sequence[Sequence[int]], generated: Sequence[int], end: int, k: int,
              max_match: int = 8) -> list[int]:  # fmt: skip
     """Up to `k` tokens that would continue the first longest-matching span (then `end` if the sentence ends):
-    a draft for prompt-lookup decoding (`app.cpu_decoder.CpuDecoder`). [] without a match."""
+    a draft for prompt-lookup decoding (`app.generation.decoders.cpu.CpuDecoder`). [] without a match."""
     _, ends = _longest(sentences, generated, max_match)
     if not ends or k <= 0:
         return []
