@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from app.generation.decoders.cpu import CpuDecoder, supports
-from tests.app.decoding_cases import EOS, PAD, assert_rows_end_at_eos_or_stop, left_padded, never
+from tests.app.generation.decoders.cases import EOS, PAD, assert_rows_end_at_eos_or_stop, left_padded, never
 
 
 @pytest.fixture(scope="module")

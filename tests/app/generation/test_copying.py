@@ -7,7 +7,7 @@ import torch
 
 from app.generation.copying import CopyBias, continuations, proposal
 from app.generation.decoders.cpu import CpuDecoder
-from tests.app.decoding_cases import EOS, PAD, left_padded, never
+from tests.app.generation.decoders.cases import EOS, PAD, left_padded, never
 
 END = 99
 

@@ -10,7 +10,7 @@ import torch
 
 from app.generation.base import prompt_positions_and_mask
 from app.generation.decoders.gpu import GpuDecoder, supports
-from tests.app.decoding_cases import EOS, PAD, assert_rows_end_at_eos_or_stop, left_padded, never
+from tests.app.generation.decoders.cases import EOS, PAD, assert_rows_end_at_eos_or_stop, left_padded, never
 
 
 @pytest.fixture(scope="module")
