@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from app.kiosk.corpus import load_corpus
-from app.kiosk.retriever import terms
-from app.text import fold_words
+from app.text import fold_words, terms
 from training import qa
 from training.offtopic import GENERAL_CSV, HARD_NEGATIVES_CSV, HARD_POSITIVES_CSV, read_questions
 

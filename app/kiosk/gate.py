@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from app.artifacts import ArtifactError, read_manifest, verify_file
-from app.text import fold
+from app.text import fold, terms
 
 log = logging.getLogger(__name__)
 MODEL_FILE = "gate.joblib"
@@ -75,8 +75,6 @@ class KnowledgeCoverage(TransformerMixin, BaseEstimator):
         self.b = b
 
     def fit(self, questions: list[str], y: Any = None) -> KnowledgeCoverage:
-        from app.kiosk.retriever import terms
-
         docs = [terms(p) for p in self.passages]
         self.vocabulary_ = {t: i for i, t in enumerate(sorted({t for d in docs for t in d}))}
         df = Counter(t for d in docs for t in set(d))
@@ -96,8 +94,6 @@ class KnowledgeCoverage(TransformerMixin, BaseEstimator):
         return sp.csr_matrix(np.array([[self.value(q)] for q in questions], dtype=np.float64).reshape(-1, 1))
 
     def value(self, question: str) -> float:
-        from app.kiosk.retriever import terms
-
         asked = set(terms(question))
         known = sorted(self.vocabulary_[t] for t in asked if t in self.vocabulary_)
         if not known:
@@ -118,8 +114,6 @@ class UnknownWords(TransformerMixin, BaseEstimator):
         self.passages = passages
 
     def fit(self, questions: list[str], y: Any = None) -> UnknownWords:
-        from app.kiosk.retriever import terms
-
         # A dict built in sorted order, not a set: a set's pickled order changes between processes.
         self.vocabulary_ = dict.fromkeys(sorted({t for p in self.passages for t in terms(gate_text(p))}), True)
         return self
@@ -128,8 +122,6 @@ class UnknownWords(TransformerMixin, BaseEstimator):
         return sp.csr_matrix(np.array([[self.value(q)] for q in questions], dtype=np.float64).reshape(-1, 1))
 
     def value(self, question: str) -> float:
-        from app.kiosk.retriever import terms
-
         words = terms(gate_text(question))
         return sum(w not in self.vocabulary_ for w in words) / len(words) if words else 0.0
 

@@ -10,23 +10,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from app.kiosk.corpus import Passage
 from app.kiosk.embeddings import Embedder
-from app.sentences import sent_tokenize
-from app.text import fold_words, words
-
-# Function words carry no evidence; "ho", "chi", "minh" are in nearly every passage and are kept anyway
-# because BM25's idf already makes them cheap.
-STOPWORDS = frozenset(
-    (
-        "a an the of in on at to for and or is was were are be been being did do does what who whom whose when "
-        "where why how which that this these those it its he his him she her they their them there with from by "
-        "as about after before during into than then so if not no can could would should will i you me my your "
-        "we our us tell please"
-    ).split()
-)
-
-
-def terms(text: str) -> list[str]:
-    return [w for w in words(text) if w not in STOPWORDS]
+from app.text import fold_words, sent_tokenize, terms
 
 
 @dataclass(frozen=True)

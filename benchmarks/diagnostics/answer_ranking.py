@@ -34,8 +34,8 @@ import numpy as np
 
 from app.kiosk.corpus import load_corpus
 from app.kiosk.embeddings import Embedder
-from app.kiosk.retriever import Retriever, terms
-from app.text import fold_words
+from app.kiosk.retriever import Retriever
+from app.text import fold_words, terms
 from training.embedder import EmbedderConfig, _split, read_pairs
 
 TERMS = ("chars", "words", "encoder: answer", "encoder: its questions", "encoder: answer or its questions",
