@@ -9,7 +9,13 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.generation.copying import COPY_BIAS, DRAFT_TOKENS
+COPY_BIAS = 3.0
+"""The served copy bias (`KIOSK_COPY_BIAS`, app.generation.copying), chosen on the adapter's 59 validation
+questions (`training.evaluate --split validation --copy-bias 0,1,2,3,5`: mean sentence BLEU 0.474 / 0.493 /
+0.492 / 0.510 / 0.510, key-fact 0.735 / 0.727 / 0.734 / 0.744 / 0.744): the smallest of the best."""
+
+DRAFT_TOKENS = 4
+"""Proposed tokens checked per pass by prompt-lookup decoding (`KIOSK_DRAFT_TOKENS`; benchmarks/README.md)."""
 
 
 class Settings(BaseSettings):

@@ -51,7 +51,7 @@ def timings(generator: LocalGenerator, runs: int = 3) -> dict[str, float]:
 
 
 def drafting(generator: LocalGenerator, drafts: list[int], questions: int) -> dict[str, object]:
-    from app.generation.copying import COPY_BIAS
+    from app.settings import COPY_BIAS
     from training import qa
     from training.config import load_config
     from training.evaluate import grounded_for

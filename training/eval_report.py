@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from app.artifacts import atomic_write_text
-from app.generation.copying import COPY_BIAS
+from app.settings import COPY_BIAS
 from training import qa
 from training.finetune import FinetuneConfig
 from training.metrics import Scores

@@ -29,11 +29,11 @@ from typing import Any
 
 from app.artifacts import atomic_write_text, sha256_files
 from app.generation.base import GenerationRequest
-from app.generation.copying import COPY_BIAS
 from app.generation.local import LocalGenerator
 from app.kiosk.corpus import load_corpus
 from app.kiosk.embeddings import get_embedder
 from app.kiosk.grounding import Grounded, build_retriever, ground, readable
+from app.settings import COPY_BIAS
 from training import qa
 from training.config import load_config
 from training.finetune import FinetuneConfig, context_embedders, split_for_eval

@@ -18,14 +18,6 @@ from typing import Any
 
 import torch
 
-COPY_BIAS = 3.0
-"""The served bonus (`KIOSK_COPY_BIAS`), chosen on the adapter's 59 validation questions (`training.evaluate
---split validation --copy-bias 0,1,2,3,5`: mean sentence BLEU 0.474 / 0.493 / 0.492 / 0.510 / 0.510, key-fact
-0.735 / 0.727 / 0.734 / 0.744 / 0.744): the smallest of the best."""
-
-DRAFT_TOKENS = 4
-"""Proposed tokens checked per pass by prompt-lookup decoding (`KIOSK_DRAFT_TOKENS`; benchmarks/README.md)."""
-
 
 def _longest(sentences: Sequence[Sequence[int]], generated: Sequence[int],
              max_match: int) -> tuple[int, list[tuple[int, int]]]:  # fmt: skip
