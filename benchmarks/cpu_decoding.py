@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from app.generation.base import GenerationRequest
+from app.generation.config import GeneratorConfig
 from app.generation.local import LocalGenerator
 from benchmarks import save_results
 
@@ -92,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drafts", help="compare prompt-lookup decoding with these numbers of proposed tokens")
     parser.add_argument("--questions", type=int, default=24)
     args = parser.parse_args(argv)
-    generator = LocalGenerator.load("packaged:smollm2", args.adapter, quantize_4bit=False, cpu_int8=True,
-                                    cache_dir=Path("models/base"))  # fmt: skip
-    if generator.decoder is None:
+    config = GeneratorConfig(base_model="packaged:smollm2", adapter_dir=args.adapter, quantize_4bit=False,
+                             cpu_int8=True, base_cache_dir=Path("models/base"), copy_bias=0.0, draft_tokens=0)
+    generator = LocalGenerator.load(config)
+    if generator.decoder is generator.fallback:
         raise SystemExit("the CPU decoding loop does not support this model")
     results: dict[str, object] = {"card": "cpu", "date": datetime.date.today().isoformat(), "cpu_cores": os.cpu_count(),
                                   "prompt_tokens": len(generator.tokenizer(PROMPT)["input_ids"])}  # fmt: skip

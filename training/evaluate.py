@@ -29,6 +29,7 @@ from typing import Any
 
 from app.artifacts import atomic_write_text, sha256_files
 from app.generation.base import GenerationRequest
+from app.generation.config import GeneratorConfig
 from app.generation.local import LocalGenerator
 from app.kiosk.corpus import load_corpus
 from app.kiosk.embeddings import get_embedder
@@ -136,10 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     for variant, bias in runs:
         with_adapter, retrieval = variant.startswith("adapter"), "+retrieval" in variant
         if with_adapter not in loaded:
-            loaded[with_adapter] = LocalGenerator.load(
-                config.base_model, config.out_dir if with_adapter else None, quantize_4bit=config.quantize_4bit,
-                cpu_int8=True, cache_dir=Path("models/base"),  # as served
-            )  # fmt: skip
+            loaded[with_adapter] = LocalGenerator.load(GeneratorConfig(  # otherwise as served
+                base_model=config.base_model, adapter_dir=config.out_dir if with_adapter else None,
+                quantize_4bit=config.quantize_4bit, cpu_int8=True, base_cache_dir=Path("models/base"),
+            ))  # fmt: skip
         generator = loaded[with_adapter]
         generator.copy_bias, generator.draft_tokens = bias, args.draft_tokens
         name = variant if bias == COPY_BIAS or not retrieval else f"{variant}, copy bias {bias:g}"

@@ -21,10 +21,10 @@ from typing import Any, Literal
 import torch
 
 from app.artifacts import atomic_write_json, folder_hashes, replace_folder, sha256_files, staging_folder
-from app.generation.local import ADAPTER_MANIFEST
 from app.kiosk.corpus import load_corpus
 from app.kiosk.embeddings import Embedder, get_embedder
-from app.modeling.base import base_identity, decoder_layers, frozen_layer_count, load_base, lora_config
+from app.modeling.base import base_identity, decoder_layers, frozen_layer_count, load_base
+from app.modeling.lora import ADAPTER_MANIFEST, lora_config
 from app.prompt import HUMAN
 from training import qa
 from training.config import load_config, to_dict

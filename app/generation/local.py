@@ -4,86 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from app.artifacts import ArtifactError, read_manifest, verify_file
-from app.generation.base import GenerationRequest, GenerationResult, TextStream
+from app.generation.base import GenerationRequest, GenerationResult
+from app.generation.config import GeneratorConfig
 from app.generation.copying import CopyBias, proposal, source_tokens
-from app.generation.decoders import gpu as gpu_decoder
-from app.generation.decoders.cpu import CpuDecoder, supports
-from app.generation.decoders.gpu import GpuDecoder
+from app.generation.decoders import cpu, gpu
+from app.generation.decoders.common import Decoder, TransformersDecoder
+from app.generation.stopping import RowStopper, TextStream, marker_token_ids
 from app.modeling.base import load_base, prepare_for_serving
-from app.prompt import STOP_STRINGS, clean_answer
+from app.modeling.lora import verify_adapter
+from app.prompt import clean_answer
 
 log = logging.getLogger(__name__)
-ADAPTER_MANIFEST = "adapter_manifest.json"
-
-
-def verify_adapter(path: Path) -> dict[str, Any]:
-    """An adapter folder must match its manifest file by file (a truncated or swapped file is refused)."""
-    manifest = read_manifest(path / ADAPTER_MANIFEST)
-    files = manifest.get("files")
-    if not isinstance(files, dict) or "adapter_model.safetensors" not in files:
-        raise ArtifactError(f"{path / ADAPTER_MANIFEST} lists no adapter weights")
-    for name, digest in files.items():
-        verify_file(path / name, digest)
-    return manifest
-
-
-def marker_token_ids(tokenizer: Any) -> frozenset[int]:
-    """Ids whose text could begin a stop string (all start with "<" or a newline).
-
-    Special tokens (end of answer, padding) are left out: rows are decoded without them, so they add no text.
-    """
-    ids = range(len(tokenizer))
-    special = set(getattr(tokenizer, "all_special_ids", ()))
-    backend = getattr(tokenizer, "backend_tokenizer", None)  # fast tokenizers decode in Rust, ~10x sooner
-    texts = (backend.decode_batch([[i] for i in ids], skip_special_tokens=False) if backend is not None
-             else tokenizer.batch_decode([[i] for i in ids]))  # fmt: skip
-    return frozenset(
-        i for i, text in zip(ids, texts, strict=True) if ("<" in text or "\n" in text) and i not in special
-    )
-
-
-class _RowStopper:
-    """A StoppingCriteria that decides per row: stop strings, cancellation, deadline, per-request budget.
-
-    Decoding a row's text every step costs milliseconds at batch 32, so a row is decoded only when it
-    streams to a visitor, or while a stop string could be under way: from a token that could begin one
-    until as many tokens later as the longest stop string has characters (every token adds at least one).
-    """
-
-    def __init__(self, requests: list[GenerationRequest], tokenizer: Any, prompt_width: int,
-                 markers: frozenset[int]) -> None:  # fmt: skip
-        self.requests = requests
-        self.tokenizer = tokenizer
-        self.prompt_width = prompt_width
-        self.markers = markers
-        self.streams = [TextStream(r) for r in requests]
-        self._window = max(len(s) for s in STOP_STRINGS)
-        self._suspect_until = [-1] * len(requests)  # the last step at which the row must still be decoded
-        self._done = [False] * len(requests)  # a finished row is only padded from then on: no more decoding
-
-    def __call__(self, input_ids: torch.Tensor, scores: Any = None, **kwargs: Any) -> torch.Tensor:
-        now = time.monotonic()
-        n_new = input_ids.shape[1] - self.prompt_width
-        last = input_ids[:, -1].tolist()
-        for i, (request, stream) in enumerate(zip(self.requests, self.streams, strict=True)):
-            if self._done[i]:
-                continue
-            if last[i] in self.markers:
-                self._suspect_until[i] = n_new + self._window
-            stopped = False
-            if request.on_text is not None or n_new <= self._suspect_until[i]:
-                raw = self.tokenizer.decode(input_ids[i, self.prompt_width :], skip_special_tokens=True)
-                stopped = stream.update(raw)
-            self._done[i] = (
-                stopped or request.cancelled.is_set() or now >= request.deadline or n_new >= request.max_new_tokens
-            )
-        return torch.tensor(self._done, dtype=torch.bool, device=input_ids.device)
 
 
 class LocalGenerator:
@@ -91,117 +26,113 @@ class LocalGenerator:
 
     name = "local"
 
-    def __init__(self, model: Any, tokenizer: Any, decoder: CpuDecoder | GpuDecoder | None = None,
-                 copy_bias: float = 0.0, draft_tokens: int = 0) -> None:  # fmt: skip
+    def __init__(self, model: Any, tokenizer: Any, decoder: Decoder | None = None, copy_bias: float = 0.0,
+                 draft_tokens: int = 0) -> None:  # fmt: skip
+        """`decoder`: the loop for batches it fits; transformers' `generate` takes the others (and all, if None)."""
         self.model = model
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
         self.device = next(model.parameters()).device
         self.markers = marker_token_ids(tokenizer)
-        self.decoder = decoder
+        self.fallback = TransformersDecoder(model)
+        self.decoder: Decoder = decoder or self.fallback
         self.copy_bias = copy_bias
         self.draft_tokens = draft_tokens
-        if copy_bias and isinstance(decoder, GpuDecoder):
-            log.warning("the GPU decoding loop does not apply the copy bias (KIOSK_COPY_BIAS=%s)", copy_bias)
+        if copy_bias and not self.decoder.applies_processor:
+            loop = type(self.decoder).__name__
+            log.warning("KIOSK_COPY_BIAS=%s is NOT applied to the answers that %s decodes (only to batches too "
+                        "large for it, left to transformers' generate)", copy_bias, loop)  # fmt: skip
 
     @classmethod
-    def load(cls, base_model: str, adapter_dir: Path | None, *, quantize_4bit: bool, cpu_int8: bool,
-             cache_dir: Path, merge: bool = True, compile_decoding: bool = True, int4_kernel: bool = False,
-             gpu_loop: bool = True, max_batch: int = 8, max_length: int = 1024,
-             copy_bias: float = 0.0, draft_tokens: int = 0) -> LocalGenerator:  # fmt: skip
-        manifest = verify_adapter(adapter_dir) if adapter_dir else None
+    def load(cls, config: GeneratorConfig) -> LocalGenerator:
+        manifest = verify_adapter(config.adapter_dir) if config.adapter_dir else None
         targets = manifest["config"]["lora_targets"] if manifest else ()
-        model, tokenizer = load_base(base_model, quantize_4bit=quantize_4bit, targets=targets, cache_dir=cache_dir)
-        if adapter_dir:
+        model, tokenizer = load_base(config.base_model, quantize_4bit=config.quantize_4bit, targets=targets,
+                                     cache_dir=config.base_cache_dir)  # fmt: skip
+        if config.adapter_dir:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, str(adapter_dir))
-        generator = cls.serving(model, tokenizer, merge=merge, compile_decoding=compile_decoding, cpu_int8=cpu_int8,
-                                int4_kernel=int4_kernel, gpu_loop=gpu_loop, max_batch=max_batch,
-                                max_length=max_length, copy_bias=copy_bias, draft_tokens=draft_tokens)  # fmt: skip
-        log.info("local generator ready: %s%s (%s)", base_model, f" + {adapter_dir}" if adapter_dir else "",
-                 type(generator.decoder).__name__ if generator.decoder else "transformers' generate")  # fmt: skip
+            model = PeftModel.from_pretrained(model, str(config.adapter_dir))
+        generator = cls.serving(model, tokenizer, config)
+        adapter = f" + {config.adapter_dir}" if config.adapter_dir else ""
+        log.info("local generator ready: %s%s (%s)", config.base_model, adapter, type(generator.decoder).__name__)
         return generator
 
     @classmethod
-    def serving(cls, model: Any, tokenizer: Any, *, merge: bool = True, compile_decoding: bool = True,
-                cpu_int8: bool = True, int4_kernel: bool = False, gpu_loop: bool = True, max_batch: int = 8,
-                max_length: int = 1024, copy_bias: float = 0.0, draft_tokens: int = 0) -> LocalGenerator:  # fmt: skip
+    def serving(cls, model: Any, tokenizer: Any, config: GeneratorConfig) -> LocalGenerator:
         """A loaded model (+ unmerged adapter) prepared as the kiosk serves it, with the fastest decoding loop.
 
-        On a GPU, Falcon gets `GpuDecoder` (one CUDA graph per step; `max_batch` rows of `max_length` tokens);
-        other models get `generate` with a static cache and compiled decoding. On the CPU, Llama-family
-        models get `CpuDecoder`; others `generate` in float32.
+        On a GPU, Falcon gets the GPU loop (one CUDA graph per step; `max_batch_size` rows of `gpu_max_length`
+        tokens); other models get `generate` with a static cache and compiled decoding. On the CPU,
+        Llama-family models get the CPU loop; others `generate` in float32.
         """
         cuda = torch.cuda.is_available()
-        fast_gpu = cuda and gpu_loop and merge and gpu_decoder.supports(model.config)  # the loop needs merged weights
+        # the GPU loop needs merged weights
+        gpu_loop = cuda and config.gpu_decoding_loop and config.merge and gpu.supports(model.config)
         # Merged, the adapter costs nothing per token (one matmul per layer instead of three).
-        model = prepare_for_serving(model, merge=merge, compile_decoding=compile_decoding and cuda and not fast_gpu,
-                                    int4_kernel=int4_kernel and cuda)  # fmt: skip
-        merged = not any(hasattr(m, "lora_A") for m in model.modules())
-        decoder: CpuDecoder | GpuDecoder | None = None
-        if fast_gpu and merged:
-            decoder = GpuDecoder(model, max_batch=max_batch, max_length=max_length)
-        elif not cuda and supports(model.config) and merged:
-            # Decoding on the CPU is bound by Python overhead and by reading the weights: a lean loop, and
-            # int8 weights read 4x fewer bytes than float32 (benchmarks/README.md, CPU). It needs the plain
-            # model: an unmerged adapter (merge=False) stays with `generate`.
-            decoder = CpuDecoder(model, int8=cpu_int8)
-        # Other models stay in float32 with `generate` on the CPU: torch's dynamic int8 would quantise whole
-        # prompts with one scale, which damaged answers (see app.generation.decoders.cpu._Linear).
+        model = prepare_for_serving(model, merge=config.merge, compile_decoding=config.compile_decoding and cuda
+                                    and not gpu_loop, int4_kernel=config.gpu_int4_kernel and cuda)  # fmt: skip
         model.eval()
         model.generation_config.pad_token_id = tokenizer.pad_token_id
-        return cls(model, tokenizer, decoder, copy_bias, draft_tokens)
+        return cls(model, tokenizer, _decoder(model, config, cuda, gpu_loop), config.copy_bias, config.draft_tokens)
 
     @torch.inference_mode()
     def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        batch = self.tokenizer(
-            [r.prompt for r in requests], return_tensors="pt", padding=True, add_special_tokens=False
-        )
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        width = batch["input_ids"].shape[1]
-        stopper = _RowStopper(requests, self.tokenizer, width, self.markers)
+        batch = self.tokenizer([r.prompt for r in requests], return_tensors="pt", padding=True,
+                               add_special_tokens=False)  # fmt: skip
+        ids, mask = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+        width = ids.shape[1]
+        stopper = RowStopper(requests, self.tokenizer, width, self.markers)
         longest = max(r.max_new_tokens for r in requests)
+        decoder = self.decoder if self.decoder.fits(width, longest, len(requests)) else self.fallback
+        output = decoder.generate(ids, mask, longest, stopper, eos_token_id=self.tokenizer.eos_token_id,
+                                  pad_token_id=self.tokenizer.pad_token_id,
+                                  **self._hooks(decoder, requests, width))  # fmt: skip
+        return [self._result(stream, output[i, width:].tolist()) for i, stream in enumerate(stopper.streams)]
+
+    def _hooks(self, decoder: Decoder, requests: list[GenerationRequest], width: int) -> dict[str, Any]:
+        """The copy bias (a logits processor) and prompt-lookup drafts, for a decoder that takes them."""
+        hooks: dict[str, Any] = {}
         copying = None
-        if self.copy_bias and any(r.copy_from for r in requests):
+        if self.copy_bias and decoder.applies_processor and any(r.copy_from for r in requests):
             copying = CopyBias.for_texts(self.tokenizer, [r.copy_from for r in requests], width, self.copy_bias)
-        if isinstance(self.decoder, CpuDecoder) or (self.decoder and self.decoder.fits(width, longest, len(requests))):
-            extra: dict[str, Any] = {}
-            if isinstance(self.decoder, CpuDecoder):  # the GPU loop has no hooks
-                extra["process"] = copying
-                if self.draft_tokens and len(requests) == 1 and requests[0].copy_from:
-                    sources = copying.sources[0] if copying else source_tokens(self.tokenizer, requests[0].copy_from)
-                    eos, k = self.tokenizer.eos_token_id, self.draft_tokens
-                    extra["draft"] = lambda new: proposal(sources, new, eos, k)
-            output = self.decoder.generate(
-                batch["input_ids"], batch["attention_mask"], longest, stopper,
-                eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id, **extra,
-            )  # fmt: skip
-        else:  # other models, and (rarely) a batch too large for the GPU loop's cache
-            output = self.model.generate(
-                **batch,
-                max_new_tokens=longest,
-                do_sample=False,
-                stopping_criteria=[stopper],
-                logits_processor=[copying] if copying else None,
-                eos_token_id=self.tokenizer.eos_token_id,
-                pad_token_id=self.tokenizer.pad_token_id,
-            )
-        results = []
+            hooks["process"] = copying
+        if self.draft_tokens and decoder.drafts and len(requests) == 1 and requests[0].copy_from:
+            sources = copying.sources[0] if copying else source_tokens(self.tokenizer, requests[0].copy_from)
+            eos, k = self.tokenizer.eos_token_id, self.draft_tokens
+            hooks["draft"] = lambda new: proposal(sources, new, eos, k)
+        return hooks
+
+    def _result(self, stream: TextStream, new: list[int]) -> GenerationResult:
+        """A row's new ids up to its end token, as the visitor reads them; what was held back is streamed."""
         eos = self.tokenizer.eos_token_id
-        for i, stream in enumerate(stopper.streams):
-            new = output[i, width:].tolist()
-            hit_eos = eos in new
-            if hit_eos:
-                new = new[: new.index(eos)]
-            raw = self.tokenizer.decode(new, skip_special_tokens=True)
-            stream.flush(raw)
-            results.append(GenerationResult(clean_answer(raw), len(new), stream.finish_reason(len(new), hit_eos)))
-        return results
+        hit_eos = eos in new
+        if hit_eos:
+            new = new[: new.index(eos)]
+        raw = self.tokenizer.decode(new, skip_special_tokens=True)
+        stream.flush(raw)
+        return GenerationResult(clean_answer(raw), len(new), stream.finish_reason(len(new), hit_eos))
 
     def warmup(self) -> None:
         """Run the largest allowed request once, so that memory problems show at start-up, not for a visitor."""
-        if isinstance(self.decoder, GpuDecoder):
-            self.decoder.warmup(self.tokenizer.pad_token_id)  # CUDA graphs, and the largest request
+        self.decoder.warmup(self.tokenizer.pad_token_id)  # the GPU loop: CUDA graphs, and the largest request
         prompt = "<sources>: " + "Ho Chi Minh " * 60 + "\n<human>: Who was he?\n<assistant>:"
         self.generate_batch([GenerationRequest(prompt, 8, time.monotonic() + 120)])
+
+
+def _decoder(model: Any, config: GeneratorConfig, cuda: bool, gpu_loop: bool) -> Decoder | None:
+    """The fastest loop that reproduces this model; None: transformers' `generate`.
+
+    A loop of our own needs the plain model: an unmerged adapter (merge=False) stays with `generate`.
+    """
+    if any(hasattr(m, "lora_A") for m in model.modules()):
+        return None
+    if gpu_loop:
+        return gpu.GpuDecoder(model, config.max_batch_size, config.gpu_max_length)
+    if not cuda and cpu.supports(model.config):
+        # Decoding on the CPU is bound by Python overhead and by reading the weights: a lean loop, and int8
+        # weights read 4x fewer bytes than float32 (benchmarks/README.md, CPU).
+        return cpu.CpuDecoder(model, int8=config.cpu_int8)
+    # Other models stay in float32 with `generate` on the CPU: torch's dynamic int8 would quantise whole
+    # prompts with one scale, which damaged answers (see app.generation.decoders.cpu._Linear).
+    return None

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from app.generation.base import GenerationRequest, GenerationResult, TextStream
+from app.generation.base import GenerationRequest, GenerationResult
+from app.generation.stopping import TextStream, interrupted
 from app.prompt import STOP_STRINGS, clean_answer
 
 
@@ -36,7 +36,7 @@ class OpenAIGenerator:
         with self.client.stream("POST", f"{self.base_url}/completions", json=body) as response:
             response.raise_for_status()
             for line in response.iter_lines():
-                if request.cancelled.is_set() or time.monotonic() >= request.deadline:
+                if interrupted(request):
                     break
                 if not line.startswith("data: ") or line == "data: [DONE]":
                     continue

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.generation.base import GenerationRequest, GenerationResult, Generator
+from app.generation.stopping import interrupted
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,18 @@ class GenerationWorker:
                 break
         return jobs
 
+    @staticmethod
+    def _live(jobs: list[_Job]) -> list[_Job]:
+        """The jobs still wanted; one whose client went away or whose deadline passed while queued is resolved."""
+        live = []
+        for job in jobs:
+            cause = interrupted(job.request)
+            if cause is None:
+                live.append(job)
+            else:
+                _resolve(job, GenerationResult("", 0, cause))
+        return live
+
     def _run(self) -> None:
         _prepare_thread_for_cuda_graphs()
         try:
@@ -108,11 +121,7 @@ class GenerationWorker:
         finally:
             self._ready.set()
         while not (self._stop.is_set() and self._queue.empty()):
-            jobs = [j for j in self._collect() if not j.future.done()]
-            live = [j for j in jobs if not j.request.cancelled.is_set() and time.monotonic() < j.request.deadline]
-            for j in jobs:
-                if j not in live:
-                    _resolve(j, GenerationResult("", 0, "cancelled" if j.request.cancelled.is_set() else "deadline"))
+            live = self._live([j for j in self._collect() if not j.future.done()])
             if not live:
                 continue
             self.busy = len(live)

@@ -35,13 +35,10 @@ def build_generator(settings: Settings) -> Generator | None:
 
         return OpenAIGenerator(settings.openai_base_url, settings.openai_model,
                                settings.openai_api_key.get_secret_value(), settings.max_batch_size)  # fmt: skip
+    from app.generation.config import GeneratorConfig
     from app.generation.local import LocalGenerator
 
-    return LocalGenerator.load(settings.base_model, settings.adapter_dir, quantize_4bit=settings.quantize_4bit,
-                               cpu_int8=settings.cpu_int8, int4_kernel=settings.gpu_int4_kernel,
-                               cache_dir=settings.base_cache_dir, gpu_loop=settings.gpu_decoding_loop,
-                               max_batch=settings.max_batch_size, max_length=settings.gpu_max_length,
-                               copy_bias=settings.copy_bias, draft_tokens=settings.draft_tokens)  # fmt: skip
+    return LocalGenerator.load(GeneratorConfig.from_settings(settings))
 
 
 def faq_negatives(settings: Settings, verified: list[Hint]) -> list[str]:

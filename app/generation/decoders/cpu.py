@@ -20,7 +20,6 @@ that it picks the same tokens as transformers on a random model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -28,10 +27,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from app.generation.base import prompt_positions_and_mask
-
-LogitsProcessor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (ids so far, logits) -> logits
-Drafter = Callable[[list[int]], Sequence[int]]  # (a row's new ids so far) -> the tokens proposed to follow
+from app.generation.decoders.common import Drafter, LogitsProcessor, Stop, prompt_positions_and_mask
+from app.generation.stopping import ended
 
 
 def supports(config: Any) -> bool:
@@ -86,6 +83,9 @@ class _Layer:
 
 class CpuDecoder:
     """The weights of a (merged) `LlamaForCausalLM`, rearranged for fast greedy decoding on the CPU."""
+
+    applies_processor = True
+    drafts = True
 
     def __init__(self, model: Any, int8: bool = True) -> None:
         config = model.config
@@ -161,10 +161,16 @@ class CpuDecoder:
             x = x + layer.down(F.silu(gate) * up, decoding)
         return self.lm_head(self._rms(x if every else x[:, -1], self.norm), decoding)
 
+    def fits(self, width: int, max_new_tokens: int, rows: int) -> bool:
+        return True  # the cache is allocated for each batch
+
+    def warmup(self, pad_token_id: int) -> None:
+        pass
+
     @torch.inference_mode()
-    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int,
-                 stop: Callable[[torch.Tensor], torch.Tensor], eos_token_id: int, pad_token_id: int,
-                 process: LogitsProcessor | None = None, draft: Drafter | None = None) -> torch.Tensor:  # fmt: skip
+    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, stop: Stop,
+                 eos_token_id: int, pad_token_id: int, process: LogitsProcessor | None = None,
+                 draft: Drafter | None = None) -> torch.Tensor:  # fmt: skip
         """Greedy continuation of left-padded prompts, `generate`-style: prompt + new ids, pad after a row ends.
 
         `stop(ids)` is called after every token with all ids so far and returns one bool per row;
@@ -189,7 +195,7 @@ class CpuDecoder:
                 logits = process(ids, logits)
             token = logits.argmax(dim=-1).masked_fill(finished, pad_token_id)
             ids = torch.cat([ids, token[:, None]], dim=1)
-            finished |= (token == eos_token_id) | stop(ids)
+            finished |= ended(ids, stop, eos_token_id)
             if bool(finished.all()) or step == max_new_tokens - 1:
                 break
             real[:, width + step] = True
@@ -199,9 +205,8 @@ class CpuDecoder:
         return ids
 
     def _drafted(self, ids: torch.Tensor, logits: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]],
-                 real: torch.Tensor, position: torch.Tensor, max_new_tokens: int,
-                 stop: Callable[[torch.Tensor], torch.Tensor], eos_token_id: int, process: LogitsProcessor | None,
-                 draft: Drafter) -> torch.Tensor:  # fmt: skip
+                 real: torch.Tensor, position: torch.Tensor, max_new_tokens: int, stop: Stop, eos_token_id: int,
+                 process: LogitsProcessor | None, draft: Drafter) -> torch.Tensor:  # fmt: skip
         """Greedy decoding of one row that checks several proposed tokens per forward pass (prompt lookup).
 
         A decoding step reads every weight to compute one token; reading them once for the chosen token and
@@ -217,7 +222,7 @@ class CpuDecoder:
             logits = process(ids, logits)
         token = int(logits.argmax(dim=-1))  # picked, not yet cached: each pass starts from it
         ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
-        done = self._ends(ids, token, stop, eos_token_id, width, max_new_tokens)
+        done = bool(ended(ids, stop, eos_token_id).all()) or ids.shape[1] - width >= max_new_tokens
         while not done:
             proposed = list(draft(ids[0, width:].tolist()))[: max_new_tokens - (ids.shape[1] - width)]
             feed = torch.tensor([[token, *proposed]])
@@ -231,12 +236,7 @@ class CpuDecoder:
                 logits = every[:, j] if process is None else process(ids, every[:, j])
                 token = int(logits.argmax(dim=-1))
                 ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
-                done = self._ends(ids, token, stop, eos_token_id, width, max_new_tokens)
+                done = bool(ended(ids, stop, eos_token_id).all()) or ids.shape[1] - width >= max_new_tokens
                 if done or j == n - 1 or token != proposed[j]:
                     break  # keys of proposals after j are stale: the next pass overwrites them
         return ids
-
-    @staticmethod
-    def _ends(ids: torch.Tensor, token: int, stop: Callable[[torch.Tensor], torch.Tensor],
-              eos_token_id: int, width: int, max_new_tokens: int) -> bool:  # fmt: skip
-        return token == eos_token_id or bool(stop(ids).all()) or ids.shape[1] - width >= max_new_tokens

@@ -28,7 +28,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from app.generation.base import prompt_positions_and_mask
+from app.generation.decoders.common import Drafter, LogitsProcessor, Stop, prompt_positions_and_mask
+from app.generation.stopping import ended
 
 log = logging.getLogger(__name__)
 # A prompt's float32 attention scores are computed a few rows at a time, this size each (with the softmax
@@ -73,9 +74,16 @@ class _Step:
 
 
 class GpuDecoder:
-    """Falcon's weights and a static key/value cache, for greedy decoding of up to `max_batch` rows."""
+    """Falcon's weights and a static key/value cache, for greedy decoding of up to `max_batch` rows.
 
-    def __init__(self, model: Any, max_batch: int = 32, max_length: int = 1024, chunk: int = 4,
+    It applies no logits processor: the copy bias matches each row's tokens against its sources on the host,
+    which would read the device after every step, where this loop reads it every `chunk` steps.
+    """
+
+    applies_processor = False
+    drafts = False
+
+    def __init__(self, model: Any, max_batch: int, max_length: int, chunk: int = 4,
                  graphs: bool | None = None) -> None:  # fmt: skip
         config = model.config
         if not supports(config):
@@ -208,7 +216,7 @@ class GpuDecoder:
         self.real[: step.rows], self.ids[: step.rows] = saved
         return graph
 
-    def warmup(self, pad_token_id: int = 0) -> None:
+    def warmup(self, pad_token_id: int) -> None:
         """Capture the graph of every batch size, then run the largest request the cache allows (`max_batch`
         prompts filling it but for 8 new tokens), so that a memory problem shows at start-up."""
         with torch.inference_mode():
@@ -229,13 +237,15 @@ class GpuDecoder:
         return 0 < rows <= self.max_batch and max_new_tokens > 0 and width + max_new_tokens <= self.max_length
 
     @torch.inference_mode()
-    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int,
-                 stop: Callable[[torch.Tensor], torch.Tensor], eos_token_id: int,
-                 pad_token_id: int) -> torch.Tensor:  # fmt: skip
+    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, stop: Stop,
+                 eos_token_id: int, pad_token_id: int, process: LogitsProcessor | None = None,
+                 draft: Drafter | None = None) -> torch.Tensor:  # fmt: skip
         """Greedy continuation of left-padded prompts, `generate`-style: prompt + new ids, padding after a row ends.
 
         `stop(ids)` is called with all ids so far after every token and returns one bool per row.
         """
+        if process is not None or draft is not None:
+            raise ValueError("the GPU decoding loop applies no logits processor and checks no drafts")
         batch, width = input_ids.shape
         if not self.fits(width, max_new_tokens, batch):
             raise ValueError(f"{batch} rows of {width} + {max_new_tokens} tokens do not fit the decoder's cache")
@@ -277,7 +287,7 @@ class GpuDecoder:
             for column in new.T:
                 host[:, made] = column.masked_fill(finished, pad_token_id)
                 made += 1
-                finished |= (column == eos_token_id) | stop(torch.cat([prompt, host[:, :made]], dim=1))
+                finished |= ended(torch.cat([prompt, host[:, :made]], dim=1), stop, eos_token_id)
                 if bool(finished.all()) or made == max_new_tokens:
                     return torch.cat([prompt, host[:, :made]], dim=1).to(input_ids.device)
             step.done[:batch] |= finished.to(self.device)

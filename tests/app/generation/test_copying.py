@@ -47,21 +47,6 @@ def test_bias_goes_to_the_continuation_of_each_rows_own_sources():
     assert not untouched.any()
 
 
-@pytest.fixture(scope="module")
-def llama():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(1)
-    config = LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, head_dim=16, tie_word_embeddings=True,
-                         bos_token_id=2, eos_token_id=EOS, pad_token_id=PAD)  # fmt: skip
-    model = LlamaForCausalLM(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(4.0) if p.dim() > 1 else None
-    return model
-
-
 @pytest.mark.parametrize("loop", ["cpu_decoder", "generate"])
 def test_a_strong_bias_copies_the_started_sentence_to_its_end_then_ends(llama, loop):
     ids, mask = left_padded()
@@ -93,22 +78,14 @@ def test_without_sources_or_bias_decoding_is_unchanged(llama):
 
 
 @pytest.mark.parametrize("copy_bias", [0.0, 3.0])
-def test_the_generator_drafts_from_a_lone_requests_sources_and_answers_as_without(llama, copy_bias):
+def test_the_generator_drafts_from_a_lone_requests_sources_and_answers_as_without(llama, tokenizer, copy_bias):
     """Prompt lookup is wired for one request with sources (not for batches), proposes the copied sentence's
     next tokens, and leaves a float32 answer as it was."""
     import time
 
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
     from app.generation.base import GenerationRequest
     from app.generation.local import LocalGenerator
 
-    words = ["<pad>", "<eos>", "<unk>", *[f"w{i}" for i in range(93)]]
-    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>",
-                                        eos_token="<eos>")  # fmt: skip
     decoder = CpuDecoder(llama, int8=False)
     drafts: list[object] = []
     generate = decoder.generate

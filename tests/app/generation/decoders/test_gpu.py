@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from app.generation.base import prompt_positions_and_mask
+from app.generation.decoders.common import prompt_positions_and_mask
 from app.generation.decoders.gpu import GpuDecoder, supports
 from tests.app.generation.decoders.cases import EOS, PAD, assert_rows_end_at_eos_or_stop, left_padded, never
 
@@ -92,7 +92,7 @@ def test_only_the_falcon_variant_it_reproduces(falcon):
     assert not supports(FalconConfig(alibi=True, multi_query=True, parallel_attn=True, new_decoder_architecture=False))
     assert not supports(LlamaConfig())
     with pytest.raises(ValueError, match="does not reproduce"):
-        GpuDecoder(type("M", (), {"config": LlamaConfig()})())
+        GpuDecoder(type("M", (), {"config": LlamaConfig()})(), max_batch=4, max_length=32)
 
 
 def test_warmup_runs_the_largest_request_the_cache_allows(falcon, monkeypatch):
@@ -111,3 +111,11 @@ def test_prompts_run_a_few_rows_at_a_time_give_the_same_tokens(falcon, monkeypat
     whole = decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD)
     monkeypatch.setattr("app.generation.decoders.gpu.PREFILL_TOKENS", 7)  # one row of 7 tokens at a time
     assert decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD).tolist() == whole.tolist()
+
+
+def test_a_logits_processor_is_refused_not_dropped(falcon):
+    """The loop cannot apply the copy bias: asked to, it says so instead of decoding without it."""
+    ids, mask = left_padded()
+    decoder = GpuDecoder(falcon, max_batch=4, max_length=32)
+    with pytest.raises(ValueError, match="no logits processor"):
+        decoder.generate(ids, mask, 4, never, eos_token_id=-1, pad_token_id=PAD, process=lambda ids, s: s)
