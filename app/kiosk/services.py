@@ -12,15 +12,14 @@ from app.artifacts import ArtifactError
 from app.generation.base import Generator
 from app.generation.worker import GenerationWorker
 from app.kiosk.corpus import load_corpus
-from app.kiosk.curated import curated_answers
 from app.kiosk.embeddings import Embedder, get_embedder
 from app.kiosk.embeddings import resolve as resolve_embedder
 from app.kiosk.faq import load_faq
 from app.kiosk.gate import RelevanceGate
-from app.kiosk.grounding import load_hints
 from app.kiosk.pipeline import Services
-from app.kiosk.retriever import Hint, Retriever
+from app.kiosk.retriever import Retriever
 from app.kiosk.sessions import SessionStore
+from app.kiosk.verified import CuratedAnswers, VerifiedPair, read_verified
 from app.metrics import Metrics
 from app.settings import Settings
 
@@ -41,9 +40,9 @@ def build_generator(settings: Settings) -> Generator | None:
     return LocalGenerator.load(GeneratorConfig.from_settings(settings))
 
 
-def faq_negatives(settings: Settings, verified: list[Hint]) -> list[str]:
+def faq_negatives(settings: Settings, verified: list[VerifiedPair]) -> list[str]:
     """Questions the FAQ must not answer: the verified questions about him, and the hard off-topic ones."""
-    questions = [h.question for h in verified]
+    questions = [p.question for p in verified]
     if settings.faq_negatives_file.is_file():
         with settings.faq_negatives_file.open(encoding="utf-8", newline="") as f:
             questions += [row["question"] for row in csv.DictReader(f)]
@@ -72,9 +71,9 @@ def load_services(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models") as pool:
         loading = pool.submit(load_models)
         passages = load_corpus(settings.corpus)
-        verified = load_hints(settings.qa_files)  # read once: retrieval hints, FAQ negatives, curated answers
+        verified = read_verified(settings.qa_files)  # read once: curated answers, FAQ negatives, retrieval
         faq = load_faq(settings.faq_file, faq_negatives(settings, verified), settings.faq_threshold, settings.cache_dir)
-        curated = curated_answers(verified, settings.curated_threshold)
+        curated = CuratedAnswers(verified, settings.curated_threshold)
         generator, embedder = loading.result()
     retriever = Retriever(passages, verified, embedder=embedder)
     worker = None

@@ -9,7 +9,8 @@ import pytest
 
 from app.kiosk.corpus import Passage
 from app.kiosk.embeddings import PACKAGED_MINILM, Embedder, resolve
-from app.kiosk.retriever import Hint, Retriever
+from app.kiosk.retriever import Retriever
+from app.kiosk.verified import VerifiedPair
 
 DEATH = "Hồ Chí Minh died in Hanoi on 2 September 1969, aged 79."
 DECLARATION = "He read the Proclamation of Independence in Ba Đình Square on 2 September 1945."
@@ -55,13 +56,13 @@ def test_answer_vectors_are_cached_on_disk_and_a_broken_cache_is_recomputed(embe
 
 def test_a_verified_answer_is_found_by_meaning_when_no_word_is_shared(embedder):
     passages = [Passage("kb-1", "museum", "Life", "Death", DEATH + " " + DECLARATION, "", "CC BY-SA 4.0")]
-    hints = [Hint("How old was Ho Chi Minh when he died?", DEATH, ("kb-1",)),
-             Hint("Who read the declaration of independence?", DECLARATION, ("kb-1",))]  # fmt: skip
+    pairs = [VerifiedPair("How old was Ho Chi Minh when he died?", DEATH, ("kb-1",)),
+             VerifiedPair("Who read the declaration of independence?", DECLARATION, ("kb-1",))]  # fmt: skip
     question = "when did uncle ho pass away"
-    by_words = Retriever(passages, hints)._answers
-    by_meaning = Retriever(passages, hints, embedder=embedder)._answers
+    by_words = Retriever(passages, pairs).answers
+    by_meaning = Retriever(passages, pairs, embedder=embedder).answers
     assert by_words is not None and by_meaning is not None
     assert by_meaning.top(question, 1)[0].answer == DEATH
-    death, declaration = (by_words.hints.index(h) for h in hints)  # the order of the answers in the index
+    death, declaration = (by_words.pairs.index(p) for p in pairs)  # the order of the answers in the index
     words, meaning = by_words.scores(question), by_meaning.scores(question)
     assert meaning[death] - meaning[declaration] > words[death] - words[declaration]  # meaning is what decides

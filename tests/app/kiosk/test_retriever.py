@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.kiosk.corpus import Passage, load_corpus
-from app.kiosk.retriever import Hint, Retriever
+from app.kiosk.retriever import Retriever
+from app.kiosk.verified import VerifiedPair
 from tests.conftest import ROOT
 
 
@@ -37,7 +38,7 @@ def test_hints_pull_a_paraphrase_to_its_passage():
     passages = [Passage(f"p{i}", "museum", "T", "S", t, "", "") for i, t in enumerate(texts, 1)]
     plain = Retriever(passages)
     assert plain.search("what was his dad's job") == []
-    hinted = Retriever(passages, [Hint("what job did his dad have", "A Confucian scholar.", ("p1",))])
+    hinted = Retriever(passages, [VerifiedPair("what job did his dad have", "A Confucian scholar.", ("p1",))])
     assert hinted.search("what was his dad's job")[0][0].id == "p1"
 
 
