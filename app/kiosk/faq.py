@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from app.artifacts import ArtifactError, atomic_write_bytes, atomic_write_text, sha256_file, verify_file
 from app.text import fold
 
+log = logging.getLogger(__name__)
 NONE = "__none__"
 
 
@@ -128,10 +130,11 @@ def _read_cached(cache_dir: Path, digest: str) -> FAQ | None:
     if not (model.is_file() and record.is_file()):
         return None
     try:
-        verify_file(model, record.read_text(encoding="utf-8").strip())
-    except ArtifactError:
-        return None  # a damaged cache is refitted, never loaded
-    faq = joblib.load(model)
+        verify_file(model, record.read_text(encoding="utf-8").strip())  # a damaged file is never loaded
+        faq = joblib.load(model)
+    except Exception as exc:  # damaged, or written by a version whose classes lived elsewhere: a miss
+        log.warning("FAQ cache %s not used (%s): fitting again", model.name, type(exc).__name__)
+        return None
     return faq if isinstance(faq, FAQ) else None
 
 

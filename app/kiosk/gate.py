@@ -240,7 +240,11 @@ class RelevanceGate:
                 "rebuild it with `python -m training.classifier train`"
             )
         verify_file(path / MODEL_FILE, expected_hash)  # before joblib.load, which can execute code
-        pipeline = joblib.load(path / MODEL_FILE)
+        try:
+            pipeline = joblib.load(path / MODEL_FILE)
+        except (ImportError, AttributeError) as exc:  # it names classes that moved or went away
+            raise ArtifactError(f"{path / MODEL_FILE} names code this version does not have ({exc}): rebuild it "
+                                "with `python -m training.classifier train`") from exc  # fmt: skip
         if not isinstance(pipeline, Pipeline):
             raise ArtifactError(f"{path / MODEL_FILE} does not hold a scikit-learn Pipeline")
         return cls(pipeline=pipeline, threshold=threshold, manifest=manifest)

@@ -6,10 +6,11 @@ import json
 import shutil
 import statistics
 import time
+import zlib
 
 import pytest
 
-from app.artifacts import ArtifactError
+from app.artifacts import ArtifactError, sha256_file
 from app.kiosk.gate import RelevanceGate
 from tests.conftest import ROOT
 
@@ -65,6 +66,19 @@ def test_a_truncated_or_missing_file_is_refused(tmp_path):
         RelevanceGate.load(target)
     with pytest.raises(ArtifactError, match="manifest not found"):
         RelevanceGate.load(tmp_path / "nowhere")
+
+
+def test_a_gate_whose_classes_moved_is_refused_with_the_command_that_rebuilds_it(tmp_path):
+    """The pickle names each class's module: a gate built before a module moved must say how to rebuild it."""
+    target = _copy(tmp_path)
+    model = target / "gate.joblib"
+    pickled = zlib.decompress(model.read_bytes())  # joblib compresses with zlib
+    model.write_bytes(zlib.compress(pickled.replace(b"app.kiosk.gate", b"app.kiosk.gone")))  # same length
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["sha256"] = sha256_file(model)
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"python -m training\.classifier train"):
+        RelevanceGate.load(target)
 
 
 def test_another_scikit_learn_version_is_refused(tmp_path):
