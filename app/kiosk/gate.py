@@ -14,6 +14,7 @@ import joblib
 import numpy as np
 import scipy.sparse as sp
 import sklearn
+from rank_bm25 import BM25Okapi
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -63,10 +64,10 @@ class MentionsHim(TransformerMixin, BaseEstimator):
 class KnowledgeCoverage(TransformerMixin, BaseEstimator):
     """One feature: how well the museum's knowledge base covers the question's words.
 
-    The best BM25 score of any passage, per distinct content word of the question, as log(1 + s). The
-    errors were questions shaped like ours about things the museum does not tell (other leaders, other
-    wars); their words are rare or absent in the knowledge base. The passages are part of the fitted
-    artefact, so the feature is computed the same way wherever the gate is loaded.
+    The best BM25 score of any passage (`_CoverageBM25`), per distinct content word of the question, as
+    log(1 + s). The errors were questions shaped like ours about things the museum does not tell (other
+    leaders, other wars); their words are rare or absent in the knowledge base. The passages are part of
+    the fitted artefact, so the feature is computed the same way wherever the gate is loaded.
     """
 
     def __init__(self, passages: tuple[str, ...] = (), k1: float = 1.5, b: float = 0.75) -> None:
@@ -75,19 +76,7 @@ class KnowledgeCoverage(TransformerMixin, BaseEstimator):
         self.b = b
 
     def fit(self, questions: list[str], y: Any = None) -> KnowledgeCoverage:
-        docs = [terms(p) for p in self.passages]
-        self.vocabulary_ = {t: i for i, t in enumerate(sorted({t for d in docs for t in d}))}
-        df = Counter(t for d in docs for t in set(d))
-        n, mean_length = len(docs), max(1.0, sum(len(d) for d in docs) / max(1, len(docs)))
-        rows, cols, values = [], [], []
-        for row, doc in enumerate(docs):
-            norm = self.k1 * (1 - self.b + self.b * len(doc) / mean_length)
-            for term, tf in Counter(doc).items():
-                idf = math.log((n - df[term] + 0.5) / (df[term] + 0.5) + 1)  # never negative
-                rows.append(row)
-                cols.append(self.vocabulary_[term])
-                values.append(idf * tf * (self.k1 + 1) / (tf + norm))
-        self.weights_ = sp.csc_matrix((values, (rows, cols)), shape=(n, len(self.vocabulary_)))
+        self.index_ = _CoverageBM25([terms(p) for p in self.passages], k1=self.k1, b=self.b)
         return self
 
     def transform(self, questions: list[str]) -> sp.csr_matrix:
@@ -95,11 +84,19 @@ class KnowledgeCoverage(TransformerMixin, BaseEstimator):
 
     def value(self, question: str) -> float:
         asked = set(terms(question))
-        known = sorted(self.vocabulary_[t] for t in asked if t in self.vocabulary_)
+        known = sorted(t for t in asked if t in self.index_.idf)
         if not known:
             return 0.0
-        best = float(np.asarray(self.weights_[:, known].sum(axis=1)).max())
-        return math.log1p(best / len(asked))
+        return math.log1p(float(self.index_.get_scores(known).max()) / len(asked))
+
+
+class _CoverageBM25(BM25Okapi):
+    """rank_bm25's Okapi BM25 (the retriever's) with Lucene's idf, log(1 + (n - df + 0.5) / (df + 0.5)): never
+    negative, so a word found in most passages still adds a little (Okapi's idf is floored there instead)."""
+
+    def _calc_idf(self, nd: dict[str, int]) -> None:
+        for word, df in nd.items():
+            self.idf[word] = math.log((self.corpus_size - df + 0.5) / (df + 0.5) + 1)
 
 
 class UnknownWords(TransformerMixin, BaseEstimator):
