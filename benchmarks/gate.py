@@ -13,7 +13,7 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from app.gate import RelevanceGate
+from app.kiosk.gate import RelevanceGate
 from training import qa
 
 

@@ -2,15 +2,15 @@
 
     python -m benchmarks.gpu_serving --workdir /tmp/falcon --tokenizer models/base/smollm2-135m-instruct
 
-Falcon-7B-shaped random weights in 4-bit nf4 (loaded by `app.modeling.load_base`, 4-bit checked), a random
+Falcon-7B-shaped random weights in 4-bit nf4 (loaded by `app.modeling.base.load_base`, 4-bit checked), a random
 LoRA adapter (r=64 on query_key_value, dense_h_to_4h, dense_4h_to_h). In one run:
 (a) `generate`, greedy, one request at a time, adapter unmerged, dynamic cache;
 (b) the kiosk's `LocalGenerator`: adapter merged into the 4-bit nf4 weights (or, with --int4, folded into
-    int4 weights for PyTorch's int4 kernel), decoded by `app.gpu_decoder` (one CUDA graph per step; with
+    int4 weights for PyTorch's int4 kernel), decoded by `app.generation.decoders.gpu` (one CUDA graph per step; with
     --generate, transformers' `generate` with a static cache and compiled decoding), requests batched by the
     `GenerationWorker`;
 (b') with --compare, the same with the other weight format; with --compare-loop, the same with the other
-    decoding loop (app.gpu_decoder's CUDA graph per step, or transformers' compiled `generate`).
+    decoding loop (app.generation.decoders.gpu's CUDA graph per step, or transformers' compiled `generate`).
 Each serving path's logits are compared with (a)'s on the same prompt: the price in accuracy.
 Prints a table and writes benchmarks/results/<card>-<date>.json.
 """
@@ -29,12 +29,16 @@ from typing import Any
 
 import torch
 
-from app import generation, prompt
-from app.generation import GenerationRequest, prompt_positions_and_mask
-from app.gpu_decoder import GpuDecoder
-from app.local_generator import LocalGenerator, verify_adapter
-from app.modeling import load_base
-from app.worker import GenerationWorker
+from app import prompt
+from app.generation import stopping
+from app.generation.base import GenerationRequest
+from app.generation.config import GeneratorConfig
+from app.generation.decoders.common import prompt_positions_and_mask
+from app.generation.decoders.gpu import GpuDecoder
+from app.generation.local import LocalGenerator
+from app.generation.worker import GenerationWorker
+from app.modeling.base import load_base
+from app.modeling.lora import verify_adapter
 from benchmarks import save_results
 from benchmarks.falcon_shape import FALCON_TARGETS, TINY, make_model_dir, random_lora, save_adapter
 
@@ -167,9 +171,10 @@ def serving_path(model: Any, tokenizer: Any, runs: int, *, int4_kernel: bool, gp
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()
-    generator = LocalGenerator.serving(model, tokenizer, compile_decoding=cuda, int4_kernel=int4_kernel,
-                                       gpu_loop=gpu_loop, max_batch=32, max_length=1024)  # fmt: skip
-    decoding = type(generator.decoder).__name__ if generator.decoder else "generate"
+    config = GeneratorConfig(compile_decoding=cuda, gpu_int4_kernel=int4_kernel, gpu_decoding_loop=gpu_loop,
+                             max_batch_size=32, gpu_max_length=1024, copy_bias=0.0, draft_tokens=0)
+    generator = LocalGenerator.serving(model, tokenizer, config)
+    decoding = "generate" if generator.decoder is generator.fallback else type(generator.decoder).__name__
     out: dict[str, Any] = {"prepare_s": round(time.perf_counter() - t, 1), "decoding": decoding}
     served = last_logits(generator.model, tokenizer)
     out["logits_relative_error_vs_unmerged"] = round(float((served - reference).norm() / reference.norm()), 4)
@@ -213,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generate", action="store_true", help="(b) with transformers' compiled `generate`")
     args = parser.parse_args(argv)
     # Random weights emit blank lines now and then; a real answer would stop there, a benchmark must not.
-    generation.STOP_STRINGS = prompt.STOP_STRINGS = tuple(s for s in prompt.STOP_STRINGS if s.strip())
+    stopping.STOP_STRINGS = prompt.STOP_STRINGS = tuple(s for s in prompt.STOP_STRINGS if s.strip())
     card = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     t = time.perf_counter()
     model_dir = make_model_dir(args.workdir / "model", args.tokenizer, TINY if args.tiny else None)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.generation import GenerationRequest, GenerationResult, TextStream
+from app.generation.base import GenerationRequest, GenerationResult
+from app.generation.stopping import TextStream, interrupted
 from app.prompt import clean_answer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +52,7 @@ class FakeGenerator:
             for j, (r, s) in enumerate(zip(requests, streams, strict=True)):
                 if done[j]:
                     continue
-                if r.cancelled.is_set() or time.monotonic() >= r.deadline or i >= r.max_new_tokens:
+                if interrupted(r) or i >= r.max_new_tokens:
                     done[j] = True
                     continue
                 raws[j] += (" " if raws[j] else "") + word

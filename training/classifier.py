@@ -27,8 +27,8 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from app.artifacts import atomic_write_bytes, atomic_write_json, input_hashes, sha256_file
-from app.corpus import load_corpus
-from app.gate import MANIFEST_FILE, MODEL_FILE, RelevanceGate, build_pipeline
+from app.kiosk.corpus import load_corpus
+from app.kiosk.gate import MANIFEST_FILE, MODEL_FILE, RelevanceGate, build_pipeline
 from training.config import load_config, to_dict
 from training.gate_data import Example, data_files, load_examples
 
@@ -53,7 +53,7 @@ class GateConfig:
     hard_weight: float = 5.0
     """Training weight of the hand-written hard negatives and positives (general questions weigh 1)."""
     corpus: Path | None = Path("data/corpus.jsonl")
-    """The knowledge base, for the coverage feature (`app.gate.KnowledgeCoverage`); none: no such feature."""
+    """The knowledge base, for the coverage feature (`app.kiosk.gate.KnowledgeCoverage`); none: no such feature."""
     out_dir: Path = Path("models/classifier")
     report: Path = Path("reports/classifier.md")
 

@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from app.corpus import Passage, write_corpus
+from app.kiosk.corpus import Passage, write_corpus
 from training.documents import Document, passages, read_chapter
 from training.wikipage import parse_article
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.artifacts import ArtifactError
-from app.corpus import Passage, load_corpus
-from app.faq import read_entries
-from app.sentences import sent_tokenize
+from app.kiosk.corpus import Passage, load_corpus
+from app.kiosk.faq import read_entries
+from app.text import sent_tokenize
 from training import qa
 from training.corpus import CORPUS
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from app.corpus import Passage
-from app.sentences import sent_tokenize
-from app.text import clean_whitespace, fold
+from app.kiosk.corpus import Passage
+from app.text import clean_whitespace, fold, sent_tokenize
 
 MAX_PASSAGE_WORDS = 120
 _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")

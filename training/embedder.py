@@ -42,10 +42,11 @@ from app.artifacts import (
     replace_folder,
     staging_folder,
 )
-from app.corpus import load_corpus
-from app.embeddings import EMBEDDER_MANIFEST, PACKAGED_MINILM, Embedder, base_identity, encode, resolve
-from app.grounding import build_retriever, load_hints
-from app.retriever import Hint, Retriever
+from app.kiosk.corpus import load_corpus
+from app.kiosk.embeddings import EMBEDDER_MANIFEST, PACKAGED_MINILM, Embedder, base_identity, encode, resolve
+from app.kiosk.grounding import build_retriever
+from app.kiosk.retriever import Retriever
+from app.kiosk.verified import VerifiedPair, read_verified
 from training import qa
 from training.config import load_config, to_dict
 from training.finetune import to_half
@@ -150,10 +151,10 @@ def fit(config: EmbedderConfig, pairs: Pairs, rows: list[int]) -> tuple[Embedder
 
 def answer_ranks(retriever: Retriever, questions: list[str], answers: list[str]) -> np.ndarray:
     """Position (0 = first) of each question's answer among the verified answers, as serving ranks them."""
-    index = retriever._answers
+    index = retriever.answers
     if index is None:
         raise ValueError("the retriever has no verified answers")
-    position = {h.answer: i for i, h in enumerate(index.hints)}
+    position = {h.answer: i for i, h in enumerate(index.pairs)}
     ranks = []
     for question, answer in zip(questions, answers, strict=True):
         order = np.argsort(-index.scores(question), kind="stable")
@@ -166,7 +167,7 @@ def top_k(ranks: np.ndarray) -> dict[str, float]:
     return {f"top{k}": round(float((ranks < k).mean()), 4) for k in (1, 2, 5)} | {"questions": len(ranks)}
 
 
-def _split(config: EmbedderConfig, pairs: Pairs, fold: int) -> tuple[list[int], list[int], list[Hint]]:
+def _split(config: EmbedderConfig, pairs: Pairs, fold: int) -> tuple[list[int], list[int], list[VerifiedPair]]:
     """Rows kept for training, rows held out (fold `fold`), and serving's hints without the held-out questions.
 
     Every training answer stays in the index (as a test question's does); the held-out questions' words are
@@ -177,11 +178,11 @@ def _split(config: EmbedderConfig, pairs: Pairs, fold: int) -> tuple[list[int], 
     held = [i for i, k in enumerate(folds) if k == fold]
     left_out = {pairs.questions[i] for i in held}
     hints = [h if h.question not in left_out else dataclasses.replace(h, question="")
-             for h in load_hints([config.train_csv])]  # fmt: skip
+             for h in read_verified([config.train_csv])]  # fmt: skip
     return kept, held, hints
 
 
-def _held_ranks(config: EmbedderConfig, pairs: Pairs, held: list[int], hints: list[Hint],
+def _held_ranks(config: EmbedderConfig, pairs: Pairs, held: list[int], hints: list[VerifiedPair],
                 embedder: Embedder | None) -> dict[str, float]:  # fmt: skip
     retriever = Retriever(load_corpus(config.corpus), hints, embedder=embedder)
     answers = [pairs.answers[pairs.target[i]] for i in held]
@@ -192,8 +193,8 @@ def _held_ranks(config: EmbedderConfig, pairs: Pairs, held: list[int], hints: li
 
 def copying_first(retriever: Retriever, questions: list[str], answers: list[str]) -> Scores:
     """How replies that copied the first verified answer would score: the ceiling copying sets."""
-    assert retriever._answers is not None
-    first = [next(iter(retriever._answers.top(q, 1)), None) for q in questions]
+    assert retriever.answers is not None
+    first = [next(iter(retriever.answers.top(q, 1)), None) for q in questions]
     return score(answers, [h.answer if h else "" for h in first])
 
 
@@ -321,7 +322,7 @@ Made by `python -m training.embedder evaluate` on {today}. Encoder: LoRA r={conf
 on `{config["base"]}`, {config["epochs"]} epochs ({len(losses)} steps, {seconds:.0f} s on a 2-core CPU).
 
 How often the test question's own answer is the first (second, fifth) of the {n} test questions' rankings among
-the training split's verified answers, scored as serving scores them (`app.retriever._AnswerIndex`):
+the training split's verified answers, scored as serving scores them (`app.kiosk.verified.AnswerRanker`):
 
 | encoder | top-1 | top-2 | top-5 | copying the first: BLEU | key-fact |
 |---|---|---|---|---|---|

@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from app.artifacts import atomic_write_text
-from app.copying import COPY_BIAS
+from app.settings import COPY_BIAS
 from training import qa
 from training.finetune import FinetuneConfig
 from training.metrics import Scores
@@ -85,14 +85,15 @@ def write_eval_report(results: dict[str, tuple[Scores, list[str]]], pairs: list[
         f"(data/qa/test.csv, never seen in training), greedy decoding, at most 64 new tokens. Base model: "
         f"`{config.base_model}`; adapter: `{config.out_dir}` "
         f"(best evaluation loss {_number(manifest.get('metrics', {}).get('best_eval_loss'))}). Copy bias "
-        f"{COPY_BIAS:g} unless a row says otherwise (`app.copying`; chosen on the adapter's validation questions, "
+        f"{COPY_BIAS:g} unless a row says otherwise (`app.generation.copying`; "
+        "chosen on the adapter's validation questions, "
         "`python -m training.evaluate --split validation`).",
         "",
         "Key-fact accuracy is the share of the reference answer's numbers and names (case- and accent-folded) "
         "found in the generated answer. A clean ending means no turn marker and a finished last sentence. "
         "Answers are scored as the service shows them on the CPU (float32 prompts, int8 decoding steps): an "
         "answer that does not end cleanly is replaced by the first complete retrieved sentence (the closest "
-        "verified answer, else a passage sentence; `app.grounding.readable`); the last column counts those "
+        "verified answer, else a passage sentence; `app.kiosk.grounding.readable`); the last column counts those "
         "replacements, so the model's own share of clean endings is clean endings − fallbacks / n.",
         "",
         "| variant | mean sentence BLEU | corpus BLEU | ROUGE-L | key-fact accuracy | clean endings | fallbacks |",

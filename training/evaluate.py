@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from app.artifacts import atomic_write_text, sha256_files
-from app.copying import COPY_BIAS
-from app.corpus import load_corpus
-from app.embeddings import get_embedder
-from app.generation import GenerationRequest
-from app.grounding import Grounded, build_retriever, ground, readable
-from app.local_generator import LocalGenerator
+from app.generation.base import GenerationRequest
+from app.generation.config import GeneratorConfig
+from app.generation.local import LocalGenerator
+from app.kiosk.corpus import load_corpus
+from app.kiosk.embeddings import get_embedder
+from app.kiosk.grounding import Grounded, build_retriever, ground, readable
+from app.settings import COPY_BIAS
 from training import qa
 from training.config import load_config
 from training.finetune import FinetuneConfig, context_embedders, split_for_eval
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, help="default: reports/eval.md (test), none for validation")
     parser.add_argument("--split", choices=["test", "validation"], default="test")
     parser.add_argument("--copy-bias", default=str(COPY_BIAS),
-                        help="comma-separated values: each variant runs once per value (app.copying)")  # fmt: skip
+                        help="comma-separated values: each variant runs once per value "
+                             "(app.generation.copying)")  # fmt: skip
     parser.add_argument("--batch", type=int, default=8, help="questions answered together (1: as for a lone visitor)")
     parser.add_argument(
         "--draft-tokens",
@@ -135,10 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     for variant, bias in runs:
         with_adapter, retrieval = variant.startswith("adapter"), "+retrieval" in variant
         if with_adapter not in loaded:
-            loaded[with_adapter] = LocalGenerator.load(
-                config.base_model, config.out_dir if with_adapter else None, quantize_4bit=config.quantize_4bit,
-                cpu_int8=True, cache_dir=Path("models/base"),  # as served
-            )  # fmt: skip
+            loaded[with_adapter] = LocalGenerator.load(GeneratorConfig(  # otherwise as served
+                base_model=config.base_model, adapter_dir=config.out_dir if with_adapter else None,
+                quantize_4bit=config.quantize_4bit, cpu_int8=True, base_cache_dir=Path("models/base"),
+            ))  # fmt: skip
         generator = loaded[with_adapter]
         generator.copy_bias, generator.draft_tokens = bias, args.draft_tokens
         name = variant if bias == COPY_BIAS or not retrieval else f"{variant}, copy bias {bias:g}"
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         if retrieval not in grounded:
             grounded[retrieval] = grounded_for(pairs, config, retrieval, args.split)
         generated = generate(generator, grounded[retrieval], args.max_new_tokens, args.batch)
-        # What a visitor reads: an unfinished answer is replaced by a retrieved sentence (app.grounding.readable).
+        # What a visitor reads: an unfinished answer is replaced by a retrieved sentence (app.kiosk.grounding.readable).
         served = [readable(text, g.context) for text, g in zip(generated, grounded[retrieval], strict=True)]
         answers = [text for text, _ in served]
         scores = score(references, answers, fallbacks=sum(fell_back for _, fell_back in served))

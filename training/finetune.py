@@ -21,10 +21,10 @@ from typing import Any, Literal
 import torch
 
 from app.artifacts import atomic_write_json, folder_hashes, input_hashes, replace_folder, staging_folder
-from app.corpus import load_corpus
-from app.embeddings import Embedder, get_embedder, tuned_manifest
-from app.local_generator import ADAPTER_MANIFEST
-from app.modeling import base_identity, decoder_layers, frozen_layer_count, load_base, lora_config
+from app.kiosk.corpus import load_corpus
+from app.kiosk.embeddings import Embedder, get_embedder, tuned_manifest
+from app.modeling.base import base_identity, decoder_layers, frozen_layer_count, load_base
+from app.modeling.lora import ADAPTER_MANIFEST, lora_config
 from app.prompt import HUMAN
 from training import qa
 from training.config import load_config, to_dict
@@ -58,7 +58,7 @@ class FinetuneConfig:
     retrieval: bool = True
     """Put retrieved sentences in the prompt, exactly as serving does."""
     embedder: str = "models/embedder/minilm-hcm"
-    """Sentence encoder that ranks verified answers with the words' meaning (app.embeddings; "" for none),
+    """Sentence encoder that ranks verified answers with the words' meaning (app.kiosk.embeddings; "" for none),
     as serving's `KIOSK_EMBEDDER`: what `training.evaluate` retrieves with."""
     context_embedder: str = "models/embedder/minilm-hcm-folds"
     """The encoder for the training prompts' contexts: a base encoder, or a folder of one fine-tuned encoder

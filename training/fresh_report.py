@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.artifacts import atomic_write_text
-from app.pipeline import Kiosk, Services
+from app.kiosk.pipeline import Kiosk, Services
 from training.fresh_set import DECLINED, FreshSet, Question, confirms, key_fact_score, verdict
 
 log = logging.getLogger(__name__)
@@ -142,8 +142,9 @@ def _markdown(summary: dict[str, Any], gate: dict[str, Any], outcomes: list[Outc
                      f"| {s['not_sure']} | {s['wrong_verdicts']} |")  # fmt: skip
     lines += ["", f"## Gate (related F1 {gate['related_f1']})", "", "| language/kind | n | accepted |", "|---|---|---|"]
     lines += [f"| {k} | {gate['n'][k]} | {v} |" for k, v in gate["accepted"].items()]
-    lines += ["", f"FAQ matcher takes on the gate questions (all wrong: none is about the visit): "
-              f"{len(gate['faq_takes'])} {', '.join(gate['faq_takes'][:20])}", "", "## Wrong answers (first 40)", ""]  # fmt: skip
+    takes = gate["faq_takes"]
+    lines += ["", f"FAQ matcher takes on the gate questions (all wrong: none is about the visit): {len(takes)} "
+              f"{', '.join(takes[:20])}", "", "## Wrong answers (first 40)", ""]  # fmt: skip
     lines += [f"- `{o.id}` ({o.route}): {o.answer[:160]!r}" for o in outcomes if o.wrong][:40]
     return "\n".join(lines) + "\n"
 

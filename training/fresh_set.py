@@ -151,7 +151,9 @@ def load(directory: Path = EVAL_DIR) -> FreshSet:
         fresh.loaded = [_loaded(where, row) for where, row in _rows(path)]
     if (path := directory / "gate.jsonl").is_file():
         for where, row in _rows(path):
-            if row.get("kind") not in GATE_KINDS or row.get("related") != (row["kind"] in ("hard_positive", "fragment")):
+            if row.get("kind") not in GATE_KINDS or row.get("related") != (
+                row["kind"] in ("hard_positive", "fragment")
+            ):
                 raise FreshSetError(f"{where}: kind must be one of {GATE_KINDS} and agree with related")
             fresh.gate.append(GateItem(row["id"], _language(where, row), row["kind"], row["question"], row["related"]))
     ids = [q.id for q in fresh.questions] + [c.id for c in fresh.conversations] + [x.id for x in fresh.loaded]

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from app.corpus import load_corpus
-from app.retriever import terms
-from app.text import fold_words
+from app.kiosk.corpus import load_corpus
+from app.text import fold_words, terms
 from training import qa
 from training.offtopic import GENERAL_CSV, HARD_NEGATIVES_CSV, HARD_POSITIVES_CSV, read_questions
 

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_curve
 
 from app.artifacts import atomic_write_text
-from app.gate import RelevanceGate
+from app.kiosk.gate import RelevanceGate
 from training.classifier import metrics
 from training.gate_data import Example
 
@@ -143,8 +143,8 @@ def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> di
         "TF-IDF over word 1–2-grams and character 2–5-grams of the folded question (lower-case, Vietnamese "
         "diacritics removed), plus three single features: whether the question names him, how well the "
         "museum's knowledge base covers its words (best BM25 score of any passage per distinct content word; "
-        "`app.gate.KnowledgeCoverage`) and the share of its content words the knowledge base never uses "
-        "(`app.gate.UnknownWords`); logistic regression with `class_weight='balanced'`. Hard examples "
+        "`app.kiosk.gate.KnowledgeCoverage`) and the share of its content words the knowledge base never uses "
+        "(`app.kiosk.gate.UnknownWords`); logistic regression with `class_weight='balanced'`. Hard examples "
         "weigh more in training. The threshold is chosen on "
         "the validation split to minimise "
         f"{gate.manifest['config']['cost_false_accept']} × false-accept rate + "

@@ -57,7 +57,11 @@ def phrasings(topic: str | None = None) -> list[Row]:
 
 def vietnamese(topic: str | None = None) -> dict[str, str]:
     """English verified answer -> its Vietnamese version."""
-    return {r.values["answer"]: r.values["answer_vi"] for f in vi_files(topic) for r in read_rows(f, ["answer", "answer_vi"])}
+    return {
+        r.values["answer"]: r.values["answer_vi"]
+        for f in vi_files(topic)
+        for r in read_rows(f, ["answer", "answer_vi"])
+    }
 
 
 def _marked_words(text: str) -> list[str]:
@@ -103,10 +107,14 @@ def check(topic: str | None, answers: set[str], known_questions: set[str]) -> li
     translated = vietnamese(topic)
     for answer in sorted(answers):
         if count[answer] < MIN_PHRASINGS:
-            defects.append((str(PHRASINGS_DIR), 0, f"{count[answer]} phrasings (< {MIN_PHRASINGS}) for {answer[:60]!r}"))
+            defects.append(
+                (str(PHRASINGS_DIR), 0, f"{count[answer]} phrasings (< {MIN_PHRASINGS}) for {answer[:60]!r}")
+            )
         if answer not in translated:
             defects.append((str(VI_DIR), 0, f"no Vietnamese version of {answer[:60]!r}"))
         else:
             defects += [(str(VI_DIR), 0, f"{p} ({answer[:50]!r})") for p in vi_defects(answer, translated[answer])]
-    defects += [(str(VI_DIR), 0, f"Vietnamese version of an unknown answer {a[:60]!r}") for a in translated if a not in answers]
+    defects += [
+        (str(VI_DIR), 0, f"Vietnamese version of an unknown answer {a[:60]!r}") for a in translated if a not in answers
+    ]
     return defects

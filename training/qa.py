@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.artifacts import atomic_write_text
-from app.sentences import sent_tokenize
-from app.text import fold, fold_words
+from app.text import fold, fold_words, sent_tokenize
 
 COLUMNS = ["question", "answer", "topic", "source_ids"]
 QA_DIR = Path("data/qa")

@@ -16,10 +16,11 @@ from typing import Any
 import torch
 
 from app.artifacts import ArtifactError, input_name, sha256_file
-from app.corpus import Passage
-from app.embeddings import Embedder, get_embedder, tuned_manifest
-from app.grounding import ground
-from app.retriever import Context, Hint, Retriever
+from app.kiosk.corpus import Passage
+from app.kiosk.embeddings import Embedder, get_embedder, tuned_manifest
+from app.kiosk.grounding import ground
+from app.kiosk.retriever import Context, Retriever
+from app.kiosk.verified import VerifiedPair
 from training.qa import QAPair
 
 IGNORE = -100
@@ -75,7 +76,9 @@ def make_examples(pairs: list[QAPair], passages: list[Passage], retrieval: bool,
             k = fold_of(pair.question, folds)
             if k not in retrievers:
                 hints = [
-                    Hint(p.question, p.answer, p.source_ids) for p in hint_pairs if fold_of(p.question, folds) != k
+                    VerifiedPair(p.question, p.answer, p.source_ids)
+                    for p in hint_pairs
+                    if fold_of(p.question, folds) != k
                 ]
                 if embedders:
                     retriever_kw["embedder"] = embedders[k]

@@ -13,11 +13,11 @@ from fastapi import HTTPException
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.pipeline import Answer, Kiosk
+from app.api.schemas import AskResponse, Source
+from app.generation.worker import Overloaded
+from app.kiosk.pipeline import Answer, Kiosk
 from app.prompt import Turn
 from app.records import Records, RequestRecord
-from app.schemas import AskResponse, Source
-from app.worker import Overloaded
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = {"Retry-After": "5"}

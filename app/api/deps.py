@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
-from app.pipeline import Kiosk, Services
+from app.api.security import RateLimiter, api_key_matches
+from app.kiosk.pipeline import Kiosk, Services
 from app.records import Records
-from app.security import RateLimiter, api_key_matches
 from app.settings import Settings
 
 

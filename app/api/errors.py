@@ -14,8 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.schemas import ErrorResponse, ValidationErrorResponse
-from app.security import ASGIApp, Scope, send_json
+from app.api.schemas import ErrorResponse, ValidationErrorResponse
+from app.api.security import ASGIApp, Scope, send_json
 
 log = logging.getLogger(__name__)
 Responses = dict[int | str, dict[str, Any]]

@@ -1,4 +1,4 @@
-"""Trust rules on a question and its answer: prompt markup removed, loaded questions spotted, verdicts and facts checked.
+"""Trust rules on a question and its answer: markup removed, loaded questions spotted, verdicts and facts checked.
 
 A museum must never confirm what its sources do not say (OWASP LLM09): a "Yes"/"No" opens an answer only when a
 verified answer written for that very claim gives it; value judgements and insinuations get a neutral, sourced
@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from app.sentences import sent_tokenize
-from app.text import fold
+from app.text import fold, sent_tokenize
 
 LoadedKind = Literal["judgement", "insinuation"]
 

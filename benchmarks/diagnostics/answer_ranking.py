@@ -3,7 +3,7 @@
     python -m benchmarks.diagnostics.answer_ranking [--folds models/embedder/minilm-hcm-folds]
 
 For each fold K, the encoder trained without fold K's questions (`python -m training.embedder folds`) ranks
-fold K's questions among all training answers, as `app.retriever._AnswerIndex` does, with the held-out
+fold K's questions among all training answers, as `app.kiosk.verified.AnswerRanker` does, with the held-out
 questions removed from the hints. Besides the served terms (character n-grams, words, encoder similarity to
 the answer), it tries the encoder's similarity to the answer's other questions (best match), and prints
 top-1 / top-2 over all folds for a grid of weights. The test split is not read.
@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from app.corpus import load_corpus
-from app.embeddings import Embedder
-from app.retriever import Retriever, terms
-from app.text import fold_words
+from app.kiosk.corpus import load_corpus
+from app.kiosk.embeddings import Embedder
+from app.kiosk.retriever import Retriever
+from app.text import fold_words, terms
 from training.embedder import EmbedderConfig, _split, read_pairs
 
 TERMS = ("chars", "words", "encoder: answer", "encoder: its questions", "encoder: answer or its questions",
@@ -48,10 +48,10 @@ def fold_terms(config: EmbedderConfig, fold: int, folder: Path) -> tuple[np.ndar
     _, held, hints = _split(config, pairs, fold)
     embedder = Embedder(str(folder / f"fold-{fold}"))
     retriever = Retriever(load_corpus(config.corpus), hints, embedder=embedder)
-    index = retriever._answers
+    index = retriever.answers
     assert index is not None and index._vectors is not None
     assert index._char_matrix is not None and index._word_matrix is not None
-    position = {h.answer: i for i, h in enumerate(index.hints)}
+    position = {h.answer: i for i, h in enumerate(index.pairs)}
     asked: dict[str, list[str]] = {}
     for h in hints:
         if h.question and h.answer in position:
@@ -72,9 +72,9 @@ def fold_terms(config: EmbedderConfig, fold: int, folder: Path) -> tuple[np.ndar
     for row, q in enumerate(questions):
         scores = retriever._passage_index.get_scores(terms(q))
         scores = scores / max(float(scores.max()), 1e-9)
-        for col, h in enumerate(index.hints):
+        for col, h in enumerate(index.pairs):
             bm25[row, col] = max((scores[passage[s]] for s in h.source_ids if s in passage), default=0.0)
-    count = np.log1p([len(asked.get(h.answer, [])) for h in index.hints])[None, :].repeat(len(questions), 0)
+    count = np.log1p([len(asked.get(h.answer, [])) for h in index.pairs])[None, :].repeat(len(questions), 0)
     stacked = [chars, words, meaning, similar, np.maximum(meaning, similar), bm25, count]
     return np.stack(stacked, axis=-1), targets
 

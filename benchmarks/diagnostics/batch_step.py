@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from app.modeling import load_base, prepare_for_serving
+from app.modeling.base import load_base, prepare_for_serving
 from benchmarks.falcon_shape import FALCON_TARGETS, make_model_dir
 
 

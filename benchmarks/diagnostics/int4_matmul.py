@@ -3,7 +3,7 @@
     python -m benchmarks.diagnostics.int4_matmul
 
 For each of Falcon-7B's three weight shapes: microseconds per call (CUDA events, after warm-up) of
-`bnb.nn.Linear4bit` and of `app.int4.Int4Linear` built from the same dequantised weight, and the relative
+`bnb.nn.Linear4bit` and of `app.modeling.int4.Int4Linear` built from the same dequantised weight, and the relative
 error of each against the bf16 weight they stand for. Findings are in benchmarks/README.md.
 """
 
@@ -25,7 +25,7 @@ def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
 def main() -> None:
     import bitsandbytes as bnb
 
-    from app.int4 import Int4Linear
+    from app.modeling.int4 import Int4Linear
 
     torch.manual_seed(0)
     results = {}

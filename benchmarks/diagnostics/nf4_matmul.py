@@ -7,7 +7,7 @@ and runs a dense matmul; a kernel that reads bitsandbytes' packed nf4 bytes as t
 rounding) and dequantises in registers next to `tl.dot` should read 4x fewer bytes. Measured on an H100 it
 reached only 30-70 GB/s, 3-8x slower than bitsandbytes at 1-64 rows (the per-element code-table gather and
 the even/odd split of the input are the suspects), so the product does not use it: the GPU decoding loop
-(`app.gpu_decoder`) met the throughput target with bitsandbytes' kernels. Kept here, with its numbers, as
+(`app.generation.decoders.gpu`) met the throughput target with bitsandbytes' kernels. Kept here, with its numbers, as
 the starting point for a faster one.
 
 For each shape and 1, 16, 32 and 64 rows: microseconds per call (CUDA events, after warm-up) of

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.kiosk.services import load_services
 from app.main import create_app
-from app.services import load_services
 from app.settings import Settings
 from tests.conftest import ROOT, FakeGenerator
 

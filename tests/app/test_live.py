@@ -13,8 +13,8 @@ import httpx
 import pytest
 import uvicorn
 
+from app.kiosk.services import load_services
 from app.main import create_app
-from app.services import load_services
 from tests.app.conftest import make_settings
 from tests.conftest import FakeGenerator
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
-from app.generation import GenerationRequest, TextStream
 from app.prompt import Turn, build_prompt, clean_answer, cut_at_stop, ends_cleanly
 
 
@@ -33,17 +30,3 @@ def test_ends_cleanly():
 def test_cut_at_stop():
     assert cut_at_stop("abc<human>: x") == ("abc", True)
     assert cut_at_stop("abc") == ("abc", False)
-
-
-def test_text_stream_never_shows_a_turn_marker():
-    shown: list[str] = []
-    request = GenerationRequest("p", 64, time.monotonic() + 10, on_text=shown.append)
-    stream = TextStream(request)
-    raw = ""
-    for piece in ["He was", " born in", " 1890.", "\n<hu", "man>: what", " next"]:
-        raw += piece
-        if stream.update(raw):
-            break
-    stream.flush(raw)
-    assert "".join(shown) == "He was born in 1890.\n"
-    assert "<" not in "".join(shown)

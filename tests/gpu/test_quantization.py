@@ -34,7 +34,7 @@ def falcon_dir(tmp_path_factory) -> Path:
 def test_falcon_loads_in_real_4bit(falcon_dir):
     import bitsandbytes as bnb
 
-    from app.modeling import load_base
+    from app.modeling.base import load_base
 
     model, _ = load_base(str(falcon_dir), quantize_4bit=True, targets=TARGETS)
     n = sum(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
@@ -42,7 +42,7 @@ def test_falcon_loads_in_real_4bit(falcon_dir):
 
 
 def test_without_the_fix_the_check_fails_loudly(falcon_dir, monkeypatch):
-    from app import modeling
+    from app.modeling import base as modeling
 
     monkeypatch.setattr(modeling, "plain_linear_layers", lambda model_type: contextlib.nullcontext())
     with pytest.raises(modeling.QuantizationError, match="not bitsandbytes Linear4bit"):
@@ -50,9 +50,9 @@ def test_without_the_fix_the_check_fails_loudly(falcon_dir, monkeypatch):
 
 
 def test_serving_path_merges_compiles_and_generates(falcon_dir):
-    from app.generation import GenerationRequest
-    from app.local_generator import LocalGenerator
-    from app.modeling import load_base, prepare_for_serving
+    from app.generation.base import GenerationRequest
+    from app.generation.local import LocalGenerator
+    from app.modeling.base import load_base, prepare_for_serving
     from benchmarks.falcon_shape import random_lora
 
     base, tokenizer = load_base(str(falcon_dir), quantize_4bit=True, targets=TARGETS)
@@ -64,7 +64,7 @@ def test_serving_path_merges_compiles_and_generates(falcon_dir):
 
 
 def test_int4_linear_multiplies_by_the_weight_its_codes_stand_for():
-    from app.int4 import Int4Linear, dequantize_groupwise, quantize_groupwise
+    from app.modeling.int4 import Int4Linear, dequantize_groupwise, quantize_groupwise
 
     torch.manual_seed(0)
     weight = torch.randn(384, 256, device="cuda")
@@ -76,10 +76,10 @@ def test_int4_linear_multiplies_by_the_weight_its_codes_stand_for():
 
 
 def test_serving_path_with_the_int4_kernel_keeps_the_adapter(falcon_dir):
-    from app.generation import GenerationRequest
-    from app.int4 import Int4Linear
-    from app.local_generator import LocalGenerator
-    from app.modeling import is_4bit, load_base, prepare_for_serving
+    from app.generation.base import GenerationRequest
+    from app.generation.local import LocalGenerator
+    from app.modeling.base import is_4bit, load_base, prepare_for_serving
+    from app.modeling.int4 import Int4Linear
     from benchmarks.falcon_shape import random_lora
 
     base, tokenizer = load_base(str(falcon_dir), quantize_4bit=True, targets=TARGETS)
@@ -105,14 +105,17 @@ def test_serving_path_with_the_int4_kernel_keeps_the_adapter(falcon_dir):
 
 
 def test_gpu_decoding_loop_replays_what_it_computes_eagerly(falcon_dir):
-    from app.generation import GenerationRequest, prompt_positions_and_mask
-    from app.gpu_decoder import GpuDecoder
-    from app.local_generator import LocalGenerator
-    from app.modeling import load_base
+    from app.generation.base import GenerationRequest
+    from app.generation.config import GeneratorConfig
+    from app.generation.decoders.common import prompt_positions_and_mask
+    from app.generation.decoders.gpu import GpuDecoder
+    from app.generation.local import LocalGenerator
+    from app.modeling.base import load_base
     from benchmarks.falcon_shape import random_lora
 
     base, tokenizer = load_base(str(falcon_dir), quantize_4bit=True, targets=TARGETS)
-    generator = LocalGenerator.serving(random_lora(base, r=8), tokenizer, max_batch=4, max_length=64)
+    generator = LocalGenerator.serving(random_lora(base, r=8), tokenizer,
+                                       GeneratorConfig(max_batch_size=4, gpu_max_length=64, copy_bias=0.0))
     assert isinstance(generator.decoder, GpuDecoder) and generator.decoder.graphs
     model, pad = generator.model, tokenizer.pad_token_id
     torch.manual_seed(1)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from app.artifacts import ArtifactError, input_hashes
-from app.embeddings import EMBEDDER_MANIFEST, PACKAGED_MINILM, Embedder, resolve
-from app.grounding import build_retriever
+from app.kiosk.embeddings import EMBEDDER_MANIFEST, PACKAGED_MINILM, Embedder, resolve
+from app.kiosk.grounding import build_retriever
 from training import qa
 from training.embedder import EmbedderConfig, answer_ranks, fit, in_batch_loss, read_pairs, train, train_folds
 from training.sft_data import fold_embedders, fold_of

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from app.artifacts import input_hashes
-from app.local_generator import verify_adapter
+from app.generation.local import verify_adapter
 from training import qa
 from training.finetune import FinetuneConfig, context_encoder_files, run
 from training.sft_data import IGNORE, PadCollator, TokenizedDataset, answer_only_loss

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
 from training.fresh_report import judge
 from training.fresh_set import EVAL_DIR, FreshSetError, Question, confirms, fact_found, key_fact_score, load, verdict
-from tests.conftest import ROOT
 
 # The evaluation step and the set's own modules are the only code allowed to name or import the set.
 READERS = {"training/fresh_set.py", "training/fresh_report.py", "training/evaluate.py"}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.artifacts import ArtifactError, input_hashes
-from app.corpus import Passage
+from app.kiosk.corpus import Passage
 from training.qa import QAPair
 from training.sft_data import fold_embedders, fold_of, make_examples
 

@@ -19,7 +19,7 @@ from app.api.answering import (
 )
 from app.api.deps import KioskDep, RecordsDep, ServicesDep, rate_limited
 from app.api.errors import BODY_ERRORS, BUSY, LIMITED, error_response
-from app.schemas import AskRequest, AskResponse, ClassifyRequest, ClassifyResponse, FeedbackRequest
+from app.api.schemas import AskRequest, AskResponse, ClassifyRequest, ClassifyResponse, FeedbackRequest
 
 # Every route here needs the services (503 while starting) and counts against the client's rate limit.
 router = APIRouter(prefix="/api/v1", tags=["visitors"], responses={**BODY_ERRORS, **LIMITED, **BUSY})

@@ -12,9 +12,9 @@ from fastapi import APIRouter, HTTPException, Request
 
 from app.api.answering import EventStream, answer_question, stream_answer
 from app.api.deps import KioskDep, RecordsDep, rate_limited
-from app.pipeline import Answer
+from app.api.schemas import ChatCompletionRequest
+from app.kiosk.pipeline import Answer
 from app.prompt import Turn
-from app.schemas import ChatCompletionRequest
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 

@@ -1,0 +1,1 @@
+"""Turning prompts into answers: the generator interface, the worker, the local and OpenAI generators."""

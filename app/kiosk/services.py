@@ -1,0 +1,94 @@
+"""Loading everything the service needs at start-up, failing with a clear message on any bad artefact."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from app.artifacts import ArtifactError
+from app.generation.base import Generator
+from app.generation.worker import GenerationWorker
+from app.kiosk.corpus import load_corpus
+from app.kiosk.embeddings import Embedder, get_embedder
+from app.kiosk.embeddings import resolve as resolve_embedder
+from app.kiosk.faq import load_faq
+from app.kiosk.gate import RelevanceGate
+from app.kiosk.pipeline import Services
+from app.kiosk.retriever import Retriever
+from app.kiosk.sessions import SessionStore
+from app.kiosk.verified import CuratedAnswers, VerifiedPair, read_verified
+from app.metrics import Metrics
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_generator(settings: Settings) -> Generator | None:
+    if settings.generator == "none":
+        return None
+    if settings.generator == "openai":
+        from app.generation.openai import OpenAIGenerator
+
+        return OpenAIGenerator(settings.openai_base_url, settings.openai_model,
+                               settings.openai_api_key.get_secret_value(), settings.max_batch_size)  # fmt: skip
+    from app.generation.config import GeneratorConfig
+    from app.generation.local import LocalGenerator
+
+    return LocalGenerator.load(GeneratorConfig.from_settings(settings))
+
+
+def faq_negatives(settings: Settings, verified: list[VerifiedPair]) -> list[str]:
+    """Questions the FAQ must not answer: the verified questions about him, and the hard off-topic ones."""
+    questions = [p.question for p in verified]
+    if settings.faq_negatives_file.is_file():
+        with settings.faq_negatives_file.open(encoding="utf-8", newline="") as f:
+            questions += [row["question"] for row in csv.DictReader(f)]
+    return questions
+
+
+def load_services(
+    settings: Settings, generator_factory: Callable[[Settings], Generator | None] = build_generator
+) -> Services:
+    """Gate, FAQ, curated answers, retriever and generator; raises ArtifactError naming what is wrong."""
+    start = time.perf_counter()
+    missing = [str(p) for p in settings.qa_files if not p.is_file()]
+    if missing:
+        raise ArtifactError(f"QA file(s) not found: {', '.join(missing)}")
+    gate = RelevanceGate.load(settings.gate_dir)  # first: a bad artefact stops start-up before anything slow
+    if settings.embedder:
+        resolve_embedder(settings.embedder)  # a missing encoder package too, not after minutes of loading
+
+    # The models load (torch, mostly outside the GIL) while the FAQ matcher is fitted here. Both models load
+    # on that one thread: transformers' lazy imports are not thread-safe (two threads importing from it at
+    # once failed with "cannot import name 'AutoConfig'").
+    def load_models() -> tuple[Generator | None, Embedder | None]:
+        generator = generator_factory(settings)
+        return generator, get_embedder(settings.embedder, settings.cache_dir) if settings.embedder else None
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models") as pool:
+        loading = pool.submit(load_models)
+        passages = load_corpus(settings.corpus)
+        verified = read_verified(settings.qa_files)  # read once: curated answers, FAQ negatives, retrieval
+        faq = load_faq(settings.faq_file, faq_negatives(settings, verified), settings.faq_threshold, settings.cache_dir)
+        curated = CuratedAnswers(verified, settings.curated_threshold)
+        generator, embedder = loading.result()
+    retriever = Retriever(passages, verified, embedder=embedder)
+    worker = None
+    metrics = Metrics()
+    if generator is not None:
+        worker = GenerationWorker(generator, settings.queue_size, settings.max_batch_size, settings.batch_wait_ms)
+        worker.on_batch = metrics.batches.observe
+        t = time.perf_counter()
+        worker.start(warmup=settings.warmup)
+        log.info("generation worker started in %.1fs (warm-up: %s)", time.perf_counter() - t, settings.warmup)
+    log.info("services loaded in %.1fs (%d passages, gate threshold %.3f)", time.perf_counter() - start,
+             len(passages), gate.threshold)  # fmt: skip
+    return Services(
+        gate=gate, faq=faq, curated=curated, retriever=retriever, passages={p.id: p for p in passages},
+        worker=worker, sessions=SessionStore(settings.session_turns, settings.session_ttl_s, settings.max_sessions),
+        metrics=metrics, language=settings.ui_language, max_new_tokens=settings.max_new_tokens,
+        request_timeout_s=settings.request_timeout_s,
+    )  # fmt: skip
