@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.deps import ArrivalMiddleware
 from app.api.routes import ask, health, kiosk, openai_compat, staff
 from app.pipeline import Services
 from app.records import Records
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, loader: Callable[[Settings], Se
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ArrivalMiddleware)  # the outermost: a request's deadline counts from here
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     for module in (health, ask, staff, openai_compat, kiosk):
         app.include_router(module.router)

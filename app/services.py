@@ -19,6 +19,7 @@ from app.generation import Generator
 from app.grounding import load_hints
 from app.metrics import Metrics
 from app.pipeline import Services
+from app.prompt import estimate_tokens
 from app.retriever import Hint, Retriever
 from app.sessions import SessionStore
 from app.settings import Settings
@@ -94,5 +95,6 @@ def load_services(
         gate=gate, faq=faq, curated=curated, retriever=retriever, passages={p.id: p for p in passages},
         worker=worker, sessions=SessionStore(settings.session_turns, settings.session_ttl_s, settings.max_sessions),
         metrics=metrics, language=settings.ui_language, max_new_tokens=settings.max_new_tokens,
-        request_timeout_s=settings.request_timeout_s,
+        request_timeout_s=settings.request_timeout_s, max_history_tokens=settings.max_history_tokens,
+        count_tokens=getattr(generator, "count_tokens", estimate_tokens),
     )  # fmt: skip

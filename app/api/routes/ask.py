@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
-from app.api.answering import RETRY_AFTER, EventStream, answer_question, sse, stream_answer, to_response
-from app.api.deps import KioskDep, RateLimited, RecordsDep, ServicesDep
+from app.api.answering import EventStream, answer_question, refuse_when_full, sse, stream_answer, to_response
+from app.api.deps import DeadlineDep, KioskDep, RateLimited, RecordsDep, ServicesDep
 from app.schemas import AskRequest, AskResponse, ClassifyRequest, ClassifyResponse, FeedbackRequest
 
 router = APIRouter(prefix="/api/v1", tags=["visitors"])
@@ -22,9 +22,9 @@ LIMITED: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/ask", response_model=AskResponse, dependencies=[RateLimited], responses={**BUSY, **LIMITED})
-async def ask(body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> AskResponse:
+async def ask(body: AskRequest, kiosk: KioskDep, records: RecordsDep, deadline: DeadlineDep) -> AskResponse:
     """Answer a question: staff FAQ, then the relevance gate, then a curated or a generated answer."""
-    return to_response(await answer_question(kiosk, records, body.question, body.session_id))
+    return to_response(await answer_question(kiosk, records, body.question, body.session_id, deadline=deadline))
 
 
 @router.post(
@@ -34,14 +34,13 @@ async def ask(body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> AskResp
                      "description": "`delta` events with text, then one `done` event with the metadata"},
                **BUSY, **LIMITED},
 )  # fmt: skip
-async def ask_stream(body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> EventStream:
+async def ask_stream(body: AskRequest, kiosk: KioskDep, records: RecordsDep, deadline: DeadlineDep) -> EventStream:
     """Server-Sent Events: the answer's text as it is generated, then a final event with the metadata."""
-    worker = kiosk.s.worker
-    if worker is not None and worker.is_full():
-        raise HTTPException(503, "busy: the generation queue is full; please retry shortly", headers=RETRY_AFTER)
+    refuse_when_full(kiosk)
 
     async def events() -> AsyncIterator[str]:
-        run = lambda on_text: answer_question(kiosk, records, body.question, body.session_id, on_text)  # noqa: E731
+        run = lambda on_text: answer_question(kiosk, records, body.question, body.session_id, on_text,  # noqa: E731
+                                              deadline=deadline)  # fmt: skip
         # aclosing: when the visitor goes away this generator is closed, and the inner one must close (and
         # cancel the generation) now, not whenever the garbage collector gets to it.
         async with aclosing(stream_answer(run)) as stream:
