@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.answering import event_stream_response
+from app.api.deps import ArrivalMiddleware
 from app.api.errors import BODY_ERRORS, LIMITED, UnhandledErrorMiddleware, http_error, validation_error
 from app.api.routes import ask, docs, health, kiosk, openai_compat, staff
 from app.api.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, loader: Callable[[Settings], Se
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ArrivalMiddleware)  # a request's deadline counts from here
     app.add_middleware(UnhandledErrorMiddleware)  # added last: the outermost
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.mount(docs.ASSETS, StaticFiles(directory=docs.SWAGGER_UI_FILES), name="docs-assets")

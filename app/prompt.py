@@ -5,7 +5,9 @@ Training and serving both build prompts here, so the format cannot drift between
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.text import sent_tokenize
@@ -27,10 +29,37 @@ class Turn:
 def build_prompt(question: str, context: str = "", history: tuple[Turn, ...] | list[Turn] = ()) -> str:
     """Sources first, then earlier turns, then the question; the answer follows `<assistant>: `."""
     lines = [f"{SOURCES} {context.strip()}"] if context.strip() else []
-    for turn in history:
-        lines += [f"{HUMAN} {turn.question.strip()}", f"{ASSISTANT} {turn.answer.strip()}"]
+    lines += [turn_lines(turn) for turn in history]
     lines += [f"{HUMAN} {question.strip()}", ASSISTANT]
     return "\n".join(lines)
+
+
+def turn_lines(turn: Turn) -> str:
+    """An earlier turn as the prompt shows it."""
+    return f"{HUMAN} {turn.question.strip()}\n{ASSISTANT} {turn.answer.strip()}"
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens without a tokenizer: about 4 per 3 English words, and at least one per 4 characters (long
+    unbroken strings, other scripts)."""
+    return max(math.ceil(len(text.split()) * 4 / 3), math.ceil(len(text) / 4))
+
+
+def fit_history(history: Sequence[Turn], max_tokens: int,
+                count: Callable[[str], int] = estimate_tokens) -> tuple[Turn, ...]:  # fmt: skip
+    """The latest turns whose prompt lines fit in `max_tokens`, oldest dropped first; a turn is whole or left out.
+
+    The prompt is the question, a bounded context and this history: capping it bounds the prompt, so one
+    client's long conversation cannot make everyone's batch slow.
+    """
+    kept: list[Turn] = []
+    left = max_tokens
+    for turn in reversed(history):
+        left -= count(turn_lines(turn))
+        if left < 0:
+            break
+        kept.append(turn)
+    return tuple(reversed(kept))
 
 
 def cut_at_stop(text: str) -> tuple[str, bool]:

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     faq_threshold: float = Field(0.5, ge=0, le=1)
     curated_threshold: float = Field(0.8, ge=0, le=1)
     session_turns: int = Field(3, ge=0, le=20)
+    # earlier turns put into a prompt, in the generator's tokens: bounds every prompt (sessions and /v1 alike)
+    max_history_tokens: int = Field(256, ge=0, le=4096)
     session_ttl_s: int = Field(600, ge=10)
     max_sessions: int = Field(10_000, ge=1)
 

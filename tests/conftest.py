@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class FakeGenerator:
-    """Streams a canned answer word by word; honours cancellation, deadlines and max_new_tokens."""
+    """Streams a canned answer word by word, each with the space before it as a tokenizer's tokens carry it;
+    honours cancellation, deadlines and max_new_tokens; counts the prompt's words as its tokens."""
 
     name = "fake"
 
@@ -31,11 +32,13 @@ class FakeGenerator:
         self.lock = threading.Lock()
         self.last_prompt = ""
         self.last_copy_from: tuple[str, ...] = ()
+        self.last_max_new_tokens = 0
 
     def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         with self.lock:
             self.last_prompt = requests[-1].prompt
             self.last_copy_from = requests[-1].copy_from
+            self.last_max_new_tokens = requests[-1].max_new_tokens
             self.calls += len(requests)
             self.batches.append(len(requests))
         if self.error is not None:
@@ -55,14 +58,15 @@ class FakeGenerator:
                 if interrupted(r) or i >= r.max_new_tokens:
                     done[j] = True
                     continue
-                raws[j] += (" " if raws[j] else "") + word
+                raws[j] += " " + word
                 done[j] = s.update(raws[j])
         for j, (r, s) in enumerate(zip(requests, streams, strict=True)):
             if r.cancelled.is_set():
                 self.cancelled += 1
             s.flush(raws[j])
             n = len(raws[j].split())
-            results.append(GenerationResult(clean_answer(raws[j]), n, s.finish_reason(n, hit_eos=n == len(words))))
+            finish = s.finish_reason(n, hit_eos=n == len(words))
+            results.append(GenerationResult(clean_answer(raws[j]), n, finish, len(r.prompt.split())))
         return results
 
     def warmup(self) -> None:

@@ -33,12 +33,14 @@ def to_response(answer: Answer) -> AskResponse:
 
 
 async def answer_question(kiosk: Kiosk, records: Records, question: str, session_id: str | None,
-                          on_text: Callable[[str], None] | None = None,
-                          history: list[Turn] | None = None) -> Answer:  # fmt: skip
+                          on_text: Callable[[str], None] | None = None, history: list[Turn] | None = None, *,
+                          deadline: float | None = None, request_id: str | None = None,
+                          max_new_tokens: int | None = None) -> Answer:  # fmt: skip
     """Answer, or raise the HTTPException a client should see (503 with Retry-After, never a 500 for load)."""
     metrics = kiosk.s.metrics
     try:
-        answer = await kiosk.ask(question, session_id, on_text, history)
+        answer = await kiosk.ask(question, session_id, on_text, history, deadline=deadline, request_id=request_id,
+                                 max_new_tokens=max_new_tokens)  # fmt: skip
     except Overloaded as exc:
         metrics.requests.labels("generated", "503").inc()
         raise HTTPException(503, f"busy: {exc}; please retry shortly", headers=RETRY_AFTER) from exc
@@ -56,6 +58,13 @@ async def answer_question(kiosk: Kiosk, records: Records, question: str, session
     log.info("request %s route=%s related=%s relevance=%.3f latency_ms=%.1f tokens=%d", answer.request_id,
              answer.route, answer.related, answer.relevance, answer.latency_ms, answer.tokens)  # fmt: skip
     return answer
+
+
+def refuse_when_full(kiosk: Kiosk) -> None:
+    """A stream answers 200 before it knows its fate: a full queue is refused before the stream starts."""
+    worker = kiosk.s.worker
+    if worker is not None and worker.is_full():
+        raise HTTPException(503, "busy: the generation queue is full; please retry shortly", headers=RETRY_AFTER)
 
 
 class EventStream(StreamingResponse):

@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 # Control characters other than tab, newline and carriage return. The rule is stated in the schema as a
 # pattern (so that clients and schemathesis know it) and checked in Python with the same character classes.
@@ -124,20 +133,44 @@ class FeedbackRequest(RequestBody):
     comment: Annotated[Text, StringConstraints(max_length=1000), AfterValidator(str.strip)] | None = None
 
 
+MODEL_ID = "hcm-kiosk"  # the one model `/v1/models` lists
+
+
+def _joined_text_parts(value: object) -> object:
+    """OpenAI clients may send `content` as a list of parts; text parts are joined, any other part is refused."""
+    if not isinstance(value, list):
+        return value
+    if not all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in value):
+        raise ValueError('content parts must be text parts: {"type": "text", "text": "..."}')
+    return "\n".join(p["text"] for p in value)
+
+
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
-    content: Annotated[Text, StringConstraints(max_length=2000)]
+    content: Annotated[Text, StringConstraints(max_length=2000)] = Field(
+        description='A string, or a list of text parts (`[{"type": "text", "text": "..."}]`), joined by newlines.'
+    )
+
+    _parts = field_validator("content", mode="before")(_joined_text_parts)
+
+
+class StreamOptions(BaseModel):
+    include_usage: StrictBool = Field(False, description="End the stream with a chunk that carries the usage.")
 
 
 class ChatCompletionRequest(RequestBody):
-    """The OpenAI form; `model`, `temperature` and the like are accepted and ignored (the kiosk decides)."""
+    """The OpenAI form; `temperature` and the like are accepted and ignored (the kiosk decides)."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
         {"model": "hcm-kiosk", "messages": [{"role": "user", "content": "Who was Uncle Ho?"}]}]})  # fmt: skip
-    model: str = "hcm-kiosk"
+    model: str = Field(MODEL_ID, description="`hcm-kiosk`, the one model there is (`GET /v1/models`).")
     messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=20)]
     stream: StrictBool = False
     user: str | None = None
+    max_tokens: int | None = Field(None, ge=1, description="Answer length limit; the server's own cap still holds.")
+    max_completion_tokens: int | None = Field(None, ge=1, description="OpenAI's newer name for `max_tokens`.")
+    n: int = Field(1, description="Answers per request: only 1 (any other value: 400).")
+    stream_options: StreamOptions | None = None
 
 
 class ValidationIssue(BaseModel):

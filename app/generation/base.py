@@ -25,6 +25,7 @@ class GenerationResult:
     text: str
     tokens: int
     finish: Finish
+    prompt_tokens: int = 0  # as the model counted them; 0 where the generator does not know
 
 
 class Generator(Protocol):

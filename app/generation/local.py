@@ -38,6 +38,14 @@ class LocalGenerator:
         self.decoder: Decoder = decoder or self.fallback
         self.copy_bias = copy_bias
         self.draft_tokens = draft_tokens
+        # Prompts are counted on request threads while the worker pads batches: transformers switches a fast
+        # tokenizer's padding on and off per call, so a shared one could leave a batch unpadded (measured: 1
+        # batch in 300 failed to stack). Counting gets its own copy, padding and truncation off.
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        self._counter = type(backend).from_str(backend.to_str()) if backend is not None else None
+        if self._counter is not None:
+            self._counter.no_padding()
+            self._counter.no_truncation()
         if copy_bias and not self.decoder.applies_processor:
             loop = type(self.decoder).__name__
             log.warning("KIOSK_COPY_BIAS=%s is NOT applied to the answers that %s decodes (only to batches too "
@@ -76,6 +84,12 @@ class LocalGenerator:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         return cls(model, tokenizer, _decoder(model, config, cuda, gpu_loop), config.copy_bias, config.draft_tokens)
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` as this model reads it in a prompt; safe to call from any thread."""
+        if self._counter is not None:
+            return len(self._counter.encode(text, add_special_tokens=False).ids)
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     @torch.inference_mode()
     def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         batch = self.tokenizer([r.prompt for r in requests], return_tensors="pt", padding=True,
@@ -88,7 +102,9 @@ class LocalGenerator:
         output = decoder.generate(ids, mask, longest, stopper, eos_token_id=self.tokenizer.eos_token_id,
                                   pad_token_id=self.tokenizer.pad_token_id,
                                   **self._hooks(decoder, requests, width))  # fmt: skip
-        return [self._result(stream, output[i, width:].tolist()) for i, stream in enumerate(stopper.streams)]
+        prompt_tokens = batch["attention_mask"].sum(dim=1).tolist()  # padding not counted
+        return [self._result(stream, output[i, width:].tolist(), int(prompt_tokens[i]))
+                for i, stream in enumerate(stopper.streams)]  # fmt: skip
 
     def _hooks(self, decoder: Decoder, requests: list[GenerationRequest], width: int) -> dict[str, Any]:
         """The copy bias (a logits processor) and prompt-lookup drafts, for a decoder that takes them."""
@@ -103,7 +119,7 @@ class LocalGenerator:
             hooks["draft"] = lambda new: proposal(sources, new, eos, k)
         return hooks
 
-    def _result(self, stream: TextStream, new: list[int]) -> GenerationResult:
+    def _result(self, stream: TextStream, new: list[int], prompt_tokens: int) -> GenerationResult:
         """A row's new ids up to its end token, as the visitor reads them; what was held back is streamed."""
         eos = self.tokenizer.eos_token_id
         hit_eos = eos in new
@@ -111,7 +127,8 @@ class LocalGenerator:
             new = new[: new.index(eos)]
         raw = self.tokenizer.decode(new, skip_special_tokens=True)
         stream.flush(raw)
-        return GenerationResult(clean_answer(raw), len(new), stream.finish_reason(len(new), hit_eos))
+        finish = stream.finish_reason(len(new), hit_eos)
+        return GenerationResult(clean_answer(raw), len(new), finish, prompt_tokens)
 
     def warmup(self) -> None:
         """Run the largest allowed request once, so that memory problems show at start-up, not for a visitor."""

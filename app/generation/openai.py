@@ -30,9 +30,11 @@ class OpenAIGenerator:
 
     def _one(self, request: GenerationRequest) -> GenerationResult:
         body = {"model": self.model, "prompt": request.prompt, "max_tokens": request.max_new_tokens,
-                "temperature": 0, "stop": list(STOP_STRINGS), "stream": True}  # fmt: skip
+                "temperature": 0, "stop": list(STOP_STRINGS), "stream": True,
+                "stream_options": {"include_usage": True}}  # fmt: skip
         stream = TextStream(request)
         raw, tokens, finish = "", 0, None
+        usage: dict[str, int] = {}
         with self.client.stream("POST", f"{self.base_url}/completions", json=body) as response:
             response.raise_for_status()
             for line in response.iter_lines():
@@ -40,7 +42,11 @@ class OpenAIGenerator:
                     break
                 if not line.startswith("data: ") or line == "data: [DONE]":
                     continue
-                choice = json.loads(line[6:])["choices"][0]
+                chunk = json.loads(line[6:])
+                usage = chunk.get("usage") or usage  # the server's own count, in a last chunk without choices
+                if not chunk.get("choices"):
+                    continue
+                choice = chunk["choices"][0]
                 raw += choice.get("text", "")
                 tokens += 1
                 finish = choice.get("finish_reason") or finish
@@ -48,7 +54,8 @@ class OpenAIGenerator:
                     break
         stream.flush(raw)
         reason = stream.finish_reason(tokens, finish == "stop")
-        return GenerationResult(clean_answer(raw), tokens, reason)
+        tokens = usage.get("completion_tokens", tokens)
+        return GenerationResult(clean_answer(raw), tokens, reason, usage.get("prompt_tokens", 0))
 
     def warmup(self) -> None:
         """Fail at start-up if the server cannot be reached."""

@@ -48,6 +48,7 @@ class TextStream:
     """Feeds a request's growing raw text and emits only the part that is safe to show.
 
     Text after a stop string is never shown; text that could still become a stop string is held back.
+    The space that a tokenizer puts before the first word is not shown either: a client would print it.
     """
 
     def __init__(self, request: GenerationRequest) -> None:
@@ -58,7 +59,7 @@ class TextStream:
 
     def update(self, raw: str) -> bool:
         """Emit new safe text; True once a stop string has appeared."""
-        visible, self.stopped = cut_at_stop(raw)
+        visible = self._visible(raw)
         safe = visible if self.stopped else visible[: max(self.sent, len(visible) - self._hold)]
         if self.request.on_text and len(safe) > self.sent:
             self.request.on_text(safe[self.sent :])
@@ -67,10 +68,14 @@ class TextStream:
 
     def flush(self, raw: str) -> None:
         """Generation is over: nothing can turn into a stop string any more, so send what was held back."""
-        visible, self.stopped = cut_at_stop(raw)
+        visible = self._visible(raw)
         if self.request.on_text and len(visible) > self.sent:
             self.request.on_text(visible[self.sent :])
         self.sent = max(self.sent, len(visible))
+
+    def _visible(self, raw: str) -> str:
+        visible, self.stopped = cut_at_stop(raw)
+        return visible.lstrip()
 
     def finish_reason(self, n_tokens: int, hit_eos: bool) -> Finish:
         return finish_reason(self.request, n_tokens, self.stopped or hit_eos)

@@ -71,6 +71,9 @@ class GenerationWorker:
         self._thread.join(timeout)
 
     async def submit(self, request: GenerationRequest) -> GenerationResult:
+        """The result, or TimeoutError at the request's deadline, whether it is still queued or being generated."""
+        if time.monotonic() >= request.deadline:
+            raise TimeoutError("the deadline passed before the request was queued")
         loop = asyncio.get_running_loop()
         job = _Job(request, loop.create_future(), loop)
         try:
@@ -78,9 +81,11 @@ class GenerationWorker:
         except queue.Full:
             raise Overloaded("the generation queue is full") from None
         try:
-            return await asyncio.shield(job.future)
-        except asyncio.CancelledError:
-            request.cancelled.set()  # the client went away: free the slot within a step
+            return await asyncio.wait_for(asyncio.shield(job.future), request.deadline - time.monotonic())
+        except (TimeoutError, asyncio.CancelledError):
+            # The deadline passed or the client went away: a queued job is skipped when the worker reaches
+            # it, a running row stops within a step, and the client is answered now, not after the batch.
+            request.cancelled.set()
             raise
 
     def _collect(self) -> list[_Job]:

@@ -16,12 +16,12 @@ from app.generation.worker import GenerationWorker
 from app.kiosk.corpus import Passage
 from app.kiosk.faq import FAQ
 from app.kiosk.gate import RelevanceGate
-from app.kiosk.grounding import ground, readable
+from app.kiosk.grounding import Grounded, ground, readable
 from app.kiosk.retriever import Retriever
 from app.kiosk.sessions import SessionStore
 from app.kiosk.verified import CuratedAnswers
 from app.metrics import Metrics
-from app.prompt import Turn
+from app.prompt import Turn, estimate_tokens, fit_history
 from app.strings import strings, suggestions
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ class Answer:
     request_id: str
     latency_ms: float = 0.0
     tokens: int = 0
+    prompt_tokens: int = 0  # 0 unless a model ran and its generator counts them
+    finish: Literal["stop", "length"] = "stop"  # "length": cut at the client's own, lower, token limit
     suggestions: list[str] = field(default_factory=list)
 
 
@@ -60,6 +62,8 @@ class Services:
     language: str = "en"
     max_new_tokens: int = 64
     request_timeout_s: float = 30.0
+    max_history_tokens: int = 256
+    count_tokens: Callable[[str], int] = estimate_tokens  # the generator's tokenizer where it has one
 
 
 class Kiosk:
@@ -81,28 +85,33 @@ class Kiosk:
         session_id: str | None = None,
         on_text: Callable[[str], None] | None = None,
         history: list[Turn] | None = None,
+        *,
+        deadline: float | None = None,
+        request_id: str | None = None,
+        max_new_tokens: int | None = None,
     ) -> Answer:
-        """Answer `question`; `history` (from a stateless client) replaces the session's memory."""
+        """Answer `question`; `history` (from a stateless client) replaces the session's memory.
+
+        `deadline` (time.monotonic()) is best set when the request arrives, so that time spent waiting counts;
+        `max_new_tokens` can only lower the server's cap.
+        """
         start = time.perf_counter()
+        if deadline is None:
+            deadline = time.monotonic() + self.s.request_timeout_s
         session_id = session_id or SessionStore.new_id()
-        answer = Answer("", False, 0.0, "off_topic", [], session_id, uuid.uuid4().hex)
+        answer = Answer("", False, 0.0, "off_topic", [], session_id, request_id or uuid.uuid4().hex)
         session = self.s.sessions.get(session_id)
         if history is not None:
             session.turns, session.related = history, bool(history)
         previous = session.turns[-1] if session.turns and session.related else None
-        faq = self.s.faq.match(question)
-        if faq is not None:
-            # Visit questions skip the gate: `relevance` is then the FAQ match score.
-            answer.answer, answer.route, answer.related, answer.relevance = faq.entry.answer, "faq", True, faq.score
-        else:
-            answer.relevance = self.relevance(question, previous)
-            answer.related = answer.relevance >= self.s.gate.threshold
-            self.s.metrics.gate.labels("related" if answer.related else "not_related").inc()
-            if not answer.related:
-                answer.answer = strings(self.s.language)["off_topic"]
-                answer.suggestions = suggestions(self.s.language)[:3]
-            else:
-                await self._answer_related(question, session.turns if previous else [], answer, on_text)
+        # The FAQ, the gate, curated answers and retrieval are CPU work (~10–30 ms): in a thread, so that the
+        # event loop keeps taking requests (and noting when they arrived) under load. That wait counts too:
+        # the client is answered at its deadline, its work still waiting or not.
+        work = asyncio.to_thread(self._route, question, previous, session.turns if previous else [], answer, deadline)
+        grounded = await asyncio.wait_for(work, deadline - time.monotonic())
+        if grounded is not None:
+            limit = min(max_new_tokens or self.s.max_new_tokens, self.s.max_new_tokens)
+            await self._generate(grounded, answer, on_text, deadline, limit)
         if on_text and answer.route != "generated":
             on_text(answer.answer)
         if answer.route != "off_topic" and history is None:
@@ -110,25 +119,47 @@ class Kiosk:
         answer.latency_ms = round((time.perf_counter() - start) * 1000, 2)
         return answer
 
-    async def _answer_related(self, question: str, history: list[Turn], answer: Answer,
-                              on_text: Callable[[str], None] | None) -> None:  # fmt: skip
+    def _route(self, question: str, previous: Turn | None, history: list[Turn], answer: Answer,
+               deadline: float) -> Grounded | None:  # fmt: skip
+        """Fills in `answer` from the FAQ, the gate or a curated answer; else returns the prompt to generate from."""
+        if time.monotonic() >= deadline:  # its client has had its 503: skip the work
+            raise TimeoutError("the deadline passed before the question was looked at")
+        faq = self.s.faq.match(question)
+        if faq is not None:
+            # Visit questions skip the gate: `relevance` is then the FAQ match score.
+            answer.answer, answer.route, answer.related, answer.relevance = faq.entry.answer, "faq", True, faq.score
+            return None
+        answer.relevance = self.relevance(question, previous)
+        answer.related = answer.relevance >= self.s.gate.threshold
+        self.s.metrics.gate.labels("related" if answer.related else "not_related").inc()
+        if not answer.related:
+            answer.answer = strings(self.s.language)["off_topic"]
+            answer.suggestions = suggestions(self.s.language)[:3]
+            return None
         curated = self.s.curated.match(question) if not history else None
         if curated is not None:
             answer.answer, answer.route = curated.pair.answer, "curated"
             answer.sources = [self.s.passages[i] for i in curated.pair.source_ids if i in self.s.passages]
-            return
+            return None
+        return ground(question, self.s.retriever, fit_history(history, self.s.max_history_tokens, self.s.count_tokens))
+
+    async def _generate(self, grounded: Grounded, answer: Answer, on_text: Callable[[str], None] | None,
+                        deadline: float, max_new_tokens: int) -> None:  # fmt: skip
         if self.s.worker is None:
             raise RuntimeError("no generator is configured (KIOSK_GENERATOR=none)")
-        # retrieval encodes the question (~10 ms): off the event loop, which serves other visitors meanwhile
-        grounded = await asyncio.to_thread(ground, question, self.s.retriever, tuple(history))
-        request = GenerationRequest(grounded.prompt, self.s.max_new_tokens, time.monotonic() + self.s.request_timeout_s,
-                                    on_text, copy_from=tuple(grounded.context.sentences))  # fmt: skip
+        request = GenerationRequest(grounded.prompt, max_new_tokens, deadline, on_text,
+                                    copy_from=tuple(grounded.context.sentences))  # fmt: skip
         result = await self.s.worker.submit(request)
         self.s.metrics.tokens.inc(result.tokens)
-        if result.finish in ("deadline", "cancelled") and not result.text:
-            raise TimeoutError(f"generation stopped ({result.finish}) before any text")
-        text, fell_back = readable(result.text, grounded.context)
-        answer.answer, answer.route, answer.tokens = text, "generated", result.tokens
+        # Past the deadline the client is told to retry: a late answer, or a retrieved sentence standing in
+        # for an answer the deadline cut short, must not arrive as a 200.
+        if result.finish in ("deadline", "cancelled") or time.monotonic() >= deadline:
+            raise TimeoutError(f"generation stopped ({result.finish}) at the deadline")
+        answer.route, answer.tokens, answer.prompt_tokens = "generated", result.tokens, result.prompt_tokens
+        answer.sources = grounded.context.passages
+        if result.finish == "length" and max_new_tokens < self.s.max_new_tokens:
+            answer.answer, answer.finish = result.text, "length"  # the client asked for this few tokens
+            return
+        answer.answer, fell_back = readable(result.text, grounded.context)
         if fell_back:
             self.s.metrics.fallbacks.inc()
-        answer.sources = grounded.context.passages

@@ -21,6 +21,7 @@ from app.kiosk.retriever import Retriever
 from app.kiosk.sessions import SessionStore
 from app.kiosk.verified import CuratedAnswers, VerifiedPair, read_verified
 from app.metrics import Metrics
+from app.prompt import estimate_tokens
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,5 +91,6 @@ def load_services(
         gate=gate, faq=faq, curated=curated, retriever=retriever, passages={p.id: p for p in passages},
         worker=worker, sessions=SessionStore(settings.session_turns, settings.session_ttl_s, settings.max_sessions),
         metrics=metrics, language=settings.ui_language, max_new_tokens=settings.max_new_tokens,
-        request_timeout_s=settings.request_timeout_s,
+        request_timeout_s=settings.request_timeout_s, max_history_tokens=settings.max_history_tokens,
+        count_tokens=getattr(generator, "count_tokens", estimate_tokens),
     )  # fmt: skip

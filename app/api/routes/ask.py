@@ -9,15 +9,15 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api.answering import (
-    RETRY_AFTER,
     EventStream,
     answer_question,
     event_stream_response,
+    refuse_when_full,
     sse,
     stream_answer,
     to_response,
 )
-from app.api.deps import KioskDep, RecordsDep, ServicesDep, rate_limited
+from app.api.deps import DeadlineDep, KioskDep, RecordsDep, ServicesDep, rate_limited
 from app.api.errors import BODY_ERRORS, BUSY, LIMITED, error_response
 from app.api.schemas import AskRequest, AskResponse, ClassifyRequest, ClassifyResponse, FeedbackRequest
 
@@ -28,23 +28,26 @@ STREAM = event_stream_response("`delta` events with text, then one `done` event 
 
 
 @router.post("/ask", response_model=AskResponse)
-async def ask(request: Request, body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> AskResponse:
+async def ask(
+    request: Request, body: AskRequest, kiosk: KioskDep, records: RecordsDep, deadline: DeadlineDep
+) -> AskResponse:
     """Answer a question: staff FAQ, then the relevance gate, then a curated or a generated answer."""
     rate_limited(request)
-    return to_response(await answer_question(kiosk, records, body.question, body.session_id))
+    return to_response(await answer_question(kiosk, records, body.question, body.session_id, deadline=deadline))
 
 
 # response_class: only for the schema (no JSON 200); errors are still declared as JSON
 @router.post("/ask/stream", response_class=Response, responses=STREAM)
-async def ask_stream(request: Request, body: AskRequest, kiosk: KioskDep, records: RecordsDep) -> EventStream:
+async def ask_stream(
+    request: Request, body: AskRequest, kiosk: KioskDep, records: RecordsDep, deadline: DeadlineDep
+) -> EventStream:
     """Server-Sent Events: the answer's text as it is generated, then a final event with the metadata."""
     rate_limited(request)
-    worker = kiosk.s.worker
-    if worker is not None and worker.is_full():
-        raise HTTPException(503, "busy: the generation queue is full; please retry shortly", headers=RETRY_AFTER)
+    refuse_when_full(kiosk)
 
     async def events() -> AsyncIterator[str]:
-        run = lambda on_text: answer_question(kiosk, records, body.question, body.session_id, on_text)  # noqa: E731
+        run = lambda on_text: answer_question(kiosk, records, body.question, body.session_id, on_text,  # noqa: E731
+                                              deadline=deadline)  # fmt: skip
         # aclosing: when the visitor goes away this generator is closed, and the inner one must close (and
         # cancel the generation) now, not whenever the garbage collector gets to it.
         async with aclosing(stream_answer(run)) as stream:

@@ -86,6 +86,7 @@ def test_the_generator_drafts_from_a_lone_requests_sources_and_answers_as_withou
     from app.generation.base import GenerationRequest
     from app.generation.local import LocalGenerator
 
+    tokenizer = _word_tokenizer()
     decoder = CpuDecoder(llama, int8=False)
     drafts: list[object] = []
     generate = decoder.generate
@@ -110,3 +111,31 @@ def test_the_generator_drafts_from_a_lone_requests_sources_and_answers_as_withou
     assert list(draft([7, w[0], w[1]])) == w[2:6]  # the source's next 4 tokens
     assert list(draft(w[4:6])) == [EOS]  # copied to its end: the answer may end
     assert list(draft([90])) == []
+
+
+def test_the_generator_counts_each_rows_prompt_tokens_and_any_text_without_touching_the_workers_tokenizer(llama):
+    import time
+
+    from app.generation.base import GenerationRequest
+    from app.generation.local import LocalGenerator
+
+    generator = LocalGenerator(llama, _word_tokenizer(), CpuDecoder(llama, int8=False))
+    long, short = (GenerationRequest(p, 4, time.monotonic() + 60) for p in ("w3 w4 w5 w6 w7", "w3 w4"))
+    assert [r.prompt_tokens for r in generator.generate_batch([long, short])] == [5, 2]  # padding not counted
+    # Request threads count while the worker thread pads a batch with its tokenizer: were they to share it,
+    # counting would switch the padding off under the worker (measured: 1 batch in 300 failed to stack).
+    backend = generator.tokenizer.backend_tokenizer
+    backend.enable_padding(pad_id=0, pad_token="<pad>")
+    assert generator.count_tokens("w1 w2 w3") == 3
+    assert backend.padding is not None
+
+
+def _word_tokenizer():
+    """One token per word w0..w92, with padding, end-of-answer and unknown tokens (ids 0, 1, 2)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["<pad>", "<eos>", "<unk>", *[f"w{i}" for i in range(93)]]
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>")
