@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.answering import event_stream_response
 from app.api.deps import ArrivalMiddleware
-from app.api.errors import BODY_ERRORS, LIMITED, UnhandledErrorMiddleware, http_error, validation_error
+from app.api.errors import OPENAI_ERRORS, UnhandledErrorMiddleware, http_error, validation_error
 from app.api.routes import ask, docs, health, kiosk, openai_compat, staff
 from app.api.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware
 from app.kiosk.pipeline import Services
@@ -77,5 +77,5 @@ def create_app(settings: Settings | None = None, loader: Callable[[Settings], Se
         app.include_router(module.router)
     # The OpenAI route's errors and stream, declared here so that its module stays the OpenAI form alone.
     streamed = event_stream_response('With `"stream": true`: chunks, then `data: [DONE]`')
-    app.include_router(openai_compat.router, responses={**BODY_ERRORS, **LIMITED, **streamed})
+    app.include_router(openai_compat.router, responses={**OPENAI_ERRORS, **streamed})
     return app

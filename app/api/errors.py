@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api.schemas import ErrorResponse, ValidationErrorResponse
+from app.api.schemas import ErrorResponse, OpenAIErrorResponse, ValidationErrorResponse
 from app.api.security import ASGIApp, Scope, send_json
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,13 @@ BODY_ERRORS: Responses = {
 }
 LIMITED: Responses = {429: error_response("Too many requests from this client: retry after `Retry-After` s")}
 BUSY: Responses = {503: error_response("Busy, starting or too slow: retry after `Retry-After` s")}
+# The /v1 routes answer OpenAI clients in OpenAI's error form; only the body limits keep `{"detail"}`.
+OPENAI_ERRORS: Responses = {
+    status: {"model": OpenAIErrorResponse, "description": description}
+    for status, description in ((400, "Unsupported value (`n` other than 1)"), (404, "Unknown model"),
+                                (422, "Invalid request"), (429, "Too many requests: retry after `Retry-After` s"),
+                                (503, "Busy, starting or too slow: retry after `Retry-After` s"))
+} | {408: BODY_ERRORS[408], 413: BODY_ERRORS[413]}  # fmt: skip
 
 
 def _printable(text: str) -> str:

@@ -191,3 +191,16 @@ class ErrorResponse(BaseModel):
     """Every other error (401, 404, 408, 413, 429, 500, 503)."""
 
     detail: str
+
+
+class OpenAIError(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorResponse(BaseModel):
+    """Errors of the `/v1` routes that OpenAI clients read (400, 404, 422, 429, 503), in OpenAI's form."""
+
+    error: OpenAIError

@@ -90,7 +90,7 @@ async def list_models() -> dict[str, Any]:
     return {"object": "list", "data": [_model()]}
 
 
-@router.get("/models/{model_id:path}", responses={404: {"description": "No such model"}})
+@router.get("/models/{model_id:path}")
 async def get_model(model_id: str) -> dict[str, Any]:
     if model_id != MODEL_ID:
         raise _unknown_model()
@@ -159,13 +159,10 @@ async def _chunks(run: Callable[[Callable[[str], None]], Awaitable[Answer]], req
     yield "data: [DONE]\n\n"
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "`n` other than 1"}, 404: {"description": "Unknown model"},
-    429: {"description": "Too many questions"}, 503: {"description": "Busy: retry after `Retry-After` seconds"},
-}  # fmt: skip
+# Their errors (OpenAI's form) are declared where the router is included (app.main).
 
 
-@router.post("/chat/completions", response_model=None, responses=_ERRORS)
+@router.post("/chat/completions", response_model=None)
 async def chat_completions(request: Request, body: ChatCompletionRequest, kiosk: KioskDep, records: RecordsDep,
                            deadline: DeadlineDep) -> Any:  # fmt: skip
     """A chat completion for the last user message; earlier turns are context, system messages are ignored."""

@@ -10,8 +10,8 @@ import pytest
 
 from app.generation.base import GenerationRequest, GenerationResult
 from app.generation.worker import GenerationWorker
+from tests.app.api.test_api import NOVEL_RELATED
 from tests.app.conftest import make_client
-from tests.app.test_api import NOVEL_RELATED
 from tests.conftest import FakeGenerator
 
 # A response decided just before its deadline is still recorded (a committed SQLite write) and has to travel

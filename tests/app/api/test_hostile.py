@@ -36,9 +36,13 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 
 
 def _assert_validation_shape(response: Any) -> None:
-    """Every 422 has the shape the schema declares: a list of {loc, msg, type}."""
+    """Every 422 has the shape the schema declares: a list of {loc, msg, type}; on /v1, OpenAI's error object."""
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/json"
+    if response.url.path.startswith("/v1/"):
+        error = response.json()["error"]
+        assert isinstance(error["message"], str) and error["type"] == "invalid_request_error"
+        return
     detail = response.json()["detail"]
     assert isinstance(detail, list) and detail
     for issue in detail:
@@ -147,7 +151,8 @@ def test_the_schema_declares_errors_and_media_types(client):
     assert set(paths["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
     for path in POST_ROUTES:
         responses = paths[path]["post"]["responses"]
-        assert responses["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ValidationErrorResponse")
+        shape = "/OpenAIErrorResponse" if path.startswith("/v1/") else "/ValidationErrorResponse"
+        assert responses["422"]["content"]["application/json"]["schema"]["$ref"].endswith(shape)
         assert {"408", "413", "429"} <= set(responses), path
     question = schema["components"]["schemas"]["AskRequest"]["properties"]["question"]
     assert question["pattern"] == QUESTION_PATTERN and question["maxLength"] == 500

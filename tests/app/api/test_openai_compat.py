@@ -9,8 +9,8 @@ import pytest
 
 from app.prompt import estimate_tokens
 from app.strings import SUGGESTIONS
+from tests.app.api.test_api import NOVEL_RELATED, OFF_TOPIC
 from tests.app.conftest import make_client
-from tests.app.test_api import NOVEL_RELATED, OFF_TOPIC
 from tests.conftest import FakeGenerator
 
 CHAT = "/v1/chat/completions"
