@@ -93,8 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drafts", help="compare prompt-lookup decoding with these numbers of proposed tokens")
     parser.add_argument("--questions", type=int, default=24)
     args = parser.parse_args(argv)
-    config = GeneratorConfig(base_model="packaged:smollm2", adapter_dir=args.adapter, quantize_4bit=False,
-                             cpu_int8=True, base_cache_dir=Path("models/base"), copy_bias=0.0, draft_tokens=0)
+    config = GeneratorConfig(
+        base_model="packaged:smollm2",
+        adapter_dir=args.adapter,
+        quantize_4bit=False,
+        cpu_int8=True,
+        base_cache_dir=Path("models/base"),
+        copy_bias=0.0,
+        draft_tokens=0,
+    )
     generator = LocalGenerator.load(config)
     if generator.decoder is generator.fallback:
         raise SystemExit("the CPU decoding loop does not support this model")

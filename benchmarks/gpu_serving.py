@@ -171,8 +171,15 @@ def serving_path(model: Any, tokenizer: Any, runs: int, *, int4_kernel: bool, gp
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()
-    config = GeneratorConfig(compile_decoding=cuda, gpu_int4_kernel=int4_kernel, gpu_decoding_loop=gpu_loop,
-                             max_batch_size=32, gpu_max_length=1024, copy_bias=0.0, draft_tokens=0)
+    config = GeneratorConfig(
+        compile_decoding=cuda,
+        gpu_int4_kernel=int4_kernel,
+        gpu_decoding_loop=gpu_loop,
+        max_batch_size=32,
+        gpu_max_length=1024,
+        copy_bias=0.0,
+        draft_tokens=0,
+    )
     generator = LocalGenerator.serving(model, tokenizer, config)
     decoding = "generate" if generator.decoder is generator.fallback else type(generator.decoder).__name__
     out: dict[str, Any] = {"prepare_s": round(time.perf_counter() - t, 1), "decoding": decoding}

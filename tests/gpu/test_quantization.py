@@ -114,8 +114,9 @@ def test_gpu_decoding_loop_replays_what_it_computes_eagerly(falcon_dir):
     from benchmarks.falcon_shape import random_lora
 
     base, tokenizer = load_base(str(falcon_dir), quantize_4bit=True, targets=TARGETS)
-    generator = LocalGenerator.serving(random_lora(base, r=8), tokenizer,
-                                       GeneratorConfig(max_batch_size=4, gpu_max_length=64, copy_bias=0.0))
+    generator = LocalGenerator.serving(
+        random_lora(base, r=8), tokenizer, GeneratorConfig(max_batch_size=4, gpu_max_length=64, copy_bias=0.0)
+    )
     assert isinstance(generator.decoder, GpuDecoder) and generator.decoder.graphs
     model, pad = generator.model, tokenizer.pad_token_id
     torch.manual_seed(1)
