@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from app.kiosk.language import Language
+
 Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 SessionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 
@@ -24,6 +26,9 @@ class AskRequest(BaseModel):
 
     question: Question = Field(description="The visitor's question, 1–500 characters.")
     session_id: SessionId | None = Field(None, description="Keeps the conversation's last turns for follow-ups.")
+    language: Language | None = Field(
+        None, description="The visitor's chosen language (`en`, `vi`, `fr`); absent: detected from the question."
+    )
 
     _check = field_validator("question")(_printable)
 
