@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from app.kiosk.language import Language
+
 # Control characters other than tab, newline and carriage return. The rule is stated in the schema as a
 # pattern (so that clients and schemathesis know it) and checked in Python with the same character classes.
 _CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f"
@@ -86,6 +88,9 @@ class AskRequest(RequestBody):
 
     question: Question
     session_id: SessionId | None = Field(None, description="Keeps the conversation's last turns for follow-ups.")
+    language: Language | None = Field(
+        None, description="The visitor's chosen language (`en`, `vi`, `fr`); absent: detected from the question."
+    )
 
 
 class Source(BaseModel):

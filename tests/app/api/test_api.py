@@ -59,7 +59,8 @@ def test_an_unfinished_generated_answer_is_replaced_by_the_best_retrieved_senten
 @pytest.mark.parametrize(
     "payload",
     [{"question": ""}, {"question": "   "}, {"question": "x" * 501}, {"question": "who\x00was he"}, {},
-     {"question": 12}, {"question": "ok", "extra": 1}, {"question": "who", "session_id": "bad id!"}],
+     {"question": 12}, {"question": "ok", "extra": 1}, {"question": "who", "session_id": "bad id!"},
+     {"question": "who", "language": "de"}],
 )  # fmt: skip
 def test_bad_input_gets_422_before_the_gate(client, fake, payload):
     gate = client.app.state.services.gate
@@ -70,6 +71,11 @@ def test_bad_input_gets_422_before_the_gate(client, fake, payload):
     assert r.status_code == 422
     assert "detail" in r.json()
     assert calls == [] and fake.calls == 0
+
+
+@pytest.mark.parametrize("language", ["en", "vi", "fr", None])
+def test_the_visitors_language_is_accepted(client, language):
+    assert client.post("/api/v1/ask", json={"question": "where was he born", "language": language}).status_code == 200
 
 
 def test_malformed_and_non_utf8_bodies_get_422(client, fake):

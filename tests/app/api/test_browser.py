@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from app.strings import STRINGS, SUGGESTIONS
 from tests.app.test_live import LiveServer
 from tests.conftest import ROOT, FakeGenerator
 
@@ -101,3 +103,165 @@ def test_the_api_docs_render_offline_under_the_csp(tmp_path: Path, page):
         assert page.locator(".opblock").count() >= 10  # every operation listed
         assert page.get_by_text("/api/v1/ask/stream").count() >= 1
         assert elsewhere == [] and blocked == []
+
+
+# --- the visitor's language: the EN | VI switch, Vietnamese typed, the idle reset -----------------------------
+STREAM = "**/api/v1/ask/stream"
+
+
+def _is_stream(request) -> bool:
+    return request.url.endswith("/api/v1/ask/stream")
+
+
+def _ask(page, question: str) -> None:
+    """Type a question and wait until its answer is complete."""
+    n = page.locator(".turn").count()
+    page.fill("#question", question)
+    page.keyboard.press("Enter")
+    page.locator(".turn").nth(n).locator('.answer[aria-busy="false"]').wait_for()
+
+
+def _assert_page_in(page, language: str) -> None:
+    t = STRINGS[language]
+    assert page.locator("html").get_attribute("lang") == language
+    assert page.title() == t["title"]
+    assert page.locator("h1").inner_text() == t["title"]
+    assert page.locator("#question").get_attribute("placeholder") == t["placeholder"]
+    assert page.locator("#ask-button").inner_text() == t["ask"]
+    assert page.locator("#reset").inner_text() == t["new_visitor"]
+    assert page.locator("#suggestions-title").inner_text() == t["suggestions_title"]
+    assert page.locator("#suggestion-list .suggestion").all_inner_texts() == SUGGESTIONS[language]
+    assert page.locator("#attract .attract-title").text_content() == t["attract_title"]
+    assert page.locator("#attract").get_attribute("aria-label") == t["attract_hint"]
+    assert page.locator("#language-switch").get_attribute("aria-label") == t["language_switch"]
+    assert set(page.locator(".turn .feedback-question").all_text_contents()) <= {t["helpful_question"]}
+    pressed = page.locator('#language-switch [aria-pressed="true"]')
+    assert pressed.count() == 1 and pressed.get_attribute("data-language") == language
+
+
+def _answer_with(page, **done: object) -> None:
+    """The stream answers one `done` event as the answering side sends it (`language`, route `clarify`)."""
+    event = {"answer": "", "related": True, "relevance": 1.0, "route": "curated", "sources": [], "suggestions": [],
+             "session_id": "s" * 32, "request_id": "r" * 32, "latency_ms": 1.0, **done}  # fmt: skip
+    body = f"event: done\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+    page.unroute(STREAM)
+    page.route(STREAM, lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body))
+
+
+def test_the_switch_turns_every_string_to_vietnamese_and_back_and_keeps_the_conversation(tmp_path: Path, page):
+    with LiveServer(tmp_path, FakeGenerator()) as server:
+        page.goto(server.url + "/")
+        _assert_page_in(page, "en")
+        page.get_by_role("button", name=STRINGS["en"]["attract_hint"]).click()
+        _ask(page, "where was he born")
+        page.evaluate("window.__samePage = true")
+        page.get_by_role("button", name="VI").click()
+        _assert_page_in(page, "vi")
+        assert page.locator(".turn .feedback-question").inner_text() == STRINGS["vi"]["helpful_question"]
+        assert page.locator(".turn .question").inner_text() == "where was he born"  # the conversation stays
+        page.get_by_role("button", name="EN").click()
+        _assert_page_in(page, "en")
+        assert page.locator(".turn").count() == 1 and page.evaluate("window.__samePage") is True
+
+
+def test_a_vietnamese_question_switches_the_page_and_is_sent_in_vietnamese(tmp_path: Path, page):
+    with LiveServer(tmp_path, FakeGenerator()) as server:
+        page.goto(server.url + "/")
+        page.get_by_role("button", name=STRINGS["en"]["attract_hint"]).click()
+        with page.expect_request(_is_stream) as french:
+            _ask(page, "Quel âge avait-il à sa mort ?")  # â, à: French letters, not Vietnamese ones
+        assert "language" not in french.value.post_data_json  # nothing chosen: the server detects
+        _assert_page_in(page, "en")
+        with page.expect_request(_is_stream) as vietnamese:
+            _ask(page, "Bác Hồ sinh năm nào?")
+        assert vietnamese.value.post_data_json["language"] == "vi"
+        _assert_page_in(page, "vi")
+        with page.expect_request(_is_stream) as english:
+            _ask(page, "where was he born")
+        assert english.value.post_data_json["language"] == "vi"  # the page does not switch back by itself
+        _assert_page_in(page, "vi")
+
+
+def test_the_answers_language_switches_to_vietnamese_but_never_back_and_clarify_offers_buttons(tmp_path: Path, page):
+    with LiveServer(tmp_path, FakeGenerator()) as server:
+        page.goto(server.url + "/")
+        page.get_by_role("button", name=STRINGS["en"]["attract_hint"]).click()
+        _answer_with(page, answer="Bác Hồ sinh ngày 19 tháng 5 năm 1890.", language="vi")
+        with page.expect_request(_is_stream) as first:
+            _ask(page, "bac ho sinh nam nao")  # no diacritics: only the server can tell
+        assert "language" not in first.value.post_data_json
+        _assert_page_in(page, "vi")
+        assert page.locator(".turn .answer").get_attribute("lang") == "vi"
+        meant = ["Who was his father?", "Who was his mother?"]
+        _answer_with(page, answer=STRINGS["en"]["clarify"], route="clarify", language="en", suggestions=meant)
+        _ask(page, "and his parent?")
+        _assert_page_in(page, "vi")
+        turn = page.locator(".turn").nth(1)
+        assert turn.locator(".suggestion").all_inner_texts() == meant and not turn.locator(".feedback").is_visible()
+        with page.expect_request(_is_stream) as tapped:
+            turn.locator(".suggestion").first.click()
+        assert tapped.value.post_data_json == {"question": meant[0], "session_id": "s" * 32, "language": "vi"}
+
+
+def test_a_french_answer_makes_the_pages_own_replies_french(tmp_path: Path, page):
+    with LiveServer(tmp_path, FakeGenerator()) as server:
+        page.goto(server.url + "/")
+        page.get_by_role("button", name=STRINGS["en"]["attract_hint"]).click()
+        _answer_with(page, answer="Il est né le 19 mai 1890.", language="fr")
+        _ask(page, "Quand est-il né ?")
+        _assert_page_in(page, "en")  # the switch offers EN | VI only
+        page.unroute(STREAM)
+        page.route(STREAM, lambda route: route.fulfill(status=429, json={"detail": "too many requests"}))
+        _ask(page, "Et son père ?")
+        assert page.locator(".turn .answer").nth(1).inner_text() == STRINGS["fr"]["too_fast"]
+
+
+@pytest.mark.parametrize("leave", ["idle", "start over"])
+def test_leaving_returns_to_the_museums_language(tmp_path: Path, page, leave: str):
+    with LiveServer(tmp_path, FakeGenerator(), ui_language="vi", idle_reset_s=10) as server:
+        page.clock.install()
+        page.goto(server.url + "/")
+        _assert_page_in(page, "vi")
+        page.get_by_role("button", name=STRINGS["vi"]["attract_hint"]).click()
+        page.get_by_role("button", name="EN").click()
+        _ask(page, "where was he born")
+        _assert_page_in(page, "en")
+        if leave == "idle":
+            page.clock.run_for(11_000)
+        else:
+            page.get_by_role("button", name=STRINGS["en"]["new_visitor"]).click()
+        assert page.locator("#attract").is_visible() and page.locator(".turn").count() == 0
+        _assert_page_in(page, "vi")
+        page.get_by_role("button", name=STRINGS["vi"]["attract_hint"]).click()
+        with page.expect_request(_is_stream) as request:
+            _ask(page, "where was he born")
+        assert "language" not in request.value.post_data_json  # the next visitor has chosen nothing yet
+
+
+OFF_TOPIC_VI = "Thời tiết Hà Nội hôm nay thế nào?"
+
+
+def _assert_off_topic_reply_in_vietnamese(page) -> None:
+    turn = page.locator(".turn").first
+    assert turn.locator(".answer").inner_text() == STRINGS["vi"]["off_topic"]
+    assert turn.locator(".suggestion").all_inner_texts() == SUGGESTIONS["vi"][:3]
+    with page.expect_request(_is_stream) as tapped:
+        turn.locator(".suggestion").first.click()
+    assert tapped.value.post_data_json["question"] == SUGGESTIONS["vi"][0]
+
+
+def test_off_topic_suggestions_in_a_vietnamese_museum(tmp_path: Path, page):
+    with LiveServer(tmp_path, FakeGenerator(), ui_language="vi") as server:
+        page.goto(server.url + "/")
+        page.get_by_role("button", name=STRINGS["vi"]["attract_hint"]).click()
+        _ask(page, OFF_TOPIC_VI)
+        _assert_off_topic_reply_in_vietnamese(page)
+
+
+@pytest.mark.xfail(strict=True, reason="the answering side (issue #17, lead's branch) replies in the asked language")
+def test_off_topic_suggestions_in_the_visitors_language_in_an_english_museum(tmp_path: Path, page):
+    with LiveServer(tmp_path, FakeGenerator()) as server:
+        page.goto(server.url + "/")
+        page.get_by_role("button", name=STRINGS["en"]["attract_hint"]).click()
+        _ask(page, OFF_TOPIC_VI)
+        _assert_off_topic_reply_in_vietnamese(page)
