@@ -21,6 +21,9 @@ class Metrics:
         self.fallbacks = Counter("kiosk_generation_fallbacks_total",
                                  "Generated answers replaced by a retrieved sentence (unfinished)",
                                  registry=self.registry)  # fmt: skip
+        self.unverified_faq = Counter("kiosk_unverified_faq_answers_total",
+                                      "FAQ answers given from entries staff have not confirmed (verified: false)",
+                                      registry=self.registry)  # fmt: skip
         self.batches = Histogram("kiosk_generation_batch_size", "Requests per generation batch",
                                  buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)  # fmt: skip
 

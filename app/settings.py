@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     gate_dir: Path = Path("models/classifier")
     corpus: Path = Path("data/corpus.jsonl")
     qa_files: Annotated[list[Path], NoDecode] = [Path("data/qa/train.csv"), Path("data/qa/test.csv")]
+    phrasings_dir: Path | None = Path("data/qa/phrasings")  # more ways to ask each verified answer (en, vi, fr)
+    vi_answers_dir: Path | None = Path("data/qa/vi")  # the Vietnamese version of each verified answer
     faq_file: Path = Path("data/faq.yaml")
     faq_negatives_file: Path = Path("data/offtopic/hard_negatives.csv")
     db_path: Path = Path("var/kiosk.sqlite3")
@@ -69,6 +71,9 @@ class Settings(BaseSettings):
     # the way of a question
     faq_threshold: float = Field(0.5, ge=0, le=1)
     curated_threshold: float = Field(0.8, ge=0, le=1)
+    # below this score of the best verified answer, the kiosk asks "did you mean" instead of answering
+    # (chosen on held-out phrasings for the museum's costs: `python -m training.thresholds`)
+    clarify_threshold: float = Field(0.52, ge=0, le=1)
     session_turns: int = Field(3, ge=0, le=20)
     # earlier turns put into a prompt, in the generator's tokens: bounds every prompt (sessions and /v1 alike)
     max_history_tokens: int = Field(256, ge=0, le=4096)

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.schemas import AskResponse, Source
 from app.generation.worker import Overloaded
+from app.kiosk.language import Language
 from app.kiosk.pipeline import Answer, Kiosk
 from app.prompt import Turn
 from app.records import Records, RequestRecord
@@ -28,19 +29,19 @@ def to_response(answer: Answer) -> AskResponse:
         answer=answer.answer, related=answer.related, relevance=round(answer.relevance, 4), route=answer.route,
         sources=[Source(id=p.id, title=p.title, section=p.section, url=p.url) for p in answer.sources],
         suggestions=answer.suggestions, session_id=answer.session_id, request_id=answer.request_id,
-        latency_ms=answer.latency_ms,
+        latency_ms=answer.latency_ms, language=answer.language,
     )  # fmt: skip
 
 
 async def answer_question(kiosk: Kiosk, records: Records, question: str, session_id: str | None,
                           on_text: Callable[[str], None] | None = None, history: list[Turn] | None = None, *,
                           deadline: float | None = None, request_id: str | None = None,
-                          max_new_tokens: int | None = None) -> Answer:  # fmt: skip
+                          max_new_tokens: int | None = None, language: Language | None = None) -> Answer:  # fmt: skip
     """Answer, or raise the HTTPException a client should see (503 with Retry-After, never a 500 for load)."""
     metrics = kiosk.s.metrics
     try:
         answer = await kiosk.ask(question, session_id, on_text, history, deadline=deadline, request_id=request_id,
-                                 max_new_tokens=max_new_tokens)  # fmt: skip
+                                 max_new_tokens=max_new_tokens, language=language)  # fmt: skip
     except Overloaded as exc:
         metrics.requests.labels("generated", "503").inc()
         raise HTTPException(503, f"busy: {exc}; please retry shortly", headers=RETRY_AFTER) from exc

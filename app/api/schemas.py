@@ -112,12 +112,18 @@ class AskResponse(BaseModel):
     answer: str
     related: bool
     relevance: float = Field(description="Gate score (0–1); for FAQ answers, the FAQ match score.")
-    route: Literal["faq", "curated", "generated", "off_topic"]
+    route: Literal["faq", "curated", "generated", "off_topic", "clarify", "neutral"] = Field(
+        description="`clarify`: not sure which verified answer is meant (see `suggestions`); `neutral`: a value "
+        "judgement or insinuation, answered with what the sources document and no verdict."
+    )
     sources: list[Source]
-    suggestions: list[str] = Field(default_factory=list, description="Offered after an off-topic question.")
+    suggestions: list[str] = Field(
+        default_factory=list, description="Offered after an off-topic question, or the closest verified questions."
+    )
     session_id: str
     request_id: str
     latency_ms: float
+    language: Language = Field("en", description="The language the answer is in (`en`, `vi`, `fr`).")
 
 
 class ClassifyRequest(RequestBody):

@@ -11,7 +11,7 @@ import hashlib
 import io
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import joblib
@@ -34,6 +34,8 @@ class FAQEntry:
     id: str
     questions: tuple[str, ...]
     answer: str
+    answer_vi: str = ""  # shown to Vietnamese visitors
+    verified: bool = False  # staff confirmed the entry; an unverified one is shown with "please confirm"
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,10 @@ def read_entries(path: Path) -> list[FAQEntry]:
         if entry_id in seen:
             raise ArtifactError(f"{path}: entry id {entry_id!r} appears twice")
         seen.add(entry_id)
-        entries.append(FAQEntry(entry_id, questions, answer))
+        verified = raw.get("verified", False)
+        if not isinstance(verified, bool):
+            raise ArtifactError(f"{path}: entry {entry_id!r}: verified must be true or false")
+        entries.append(FAQEntry(entry_id, questions, answer, str(raw.get("answer_vi") or "").strip(), verified))
     if not entries:
         raise ArtifactError(f"{path}: no FAQ entry")
     return entries
@@ -109,7 +114,7 @@ def load_faq(path: Path, negatives: list[str], threshold: float = 0.5, cache_dir
     """
     entries = read_entries(path)
     digest = hashlib.sha256(
-        json.dumps([[(e.id, e.questions, e.answer) for e in entries], negatives, sklearn.__version__]).encode()
+        json.dumps([[astuple(e) for e in entries], negatives, sklearn.__version__]).encode()
     ).hexdigest()[:32]
     if digest in _CACHE:
         _CACHE[digest].threshold = threshold

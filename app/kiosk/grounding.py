@@ -16,6 +16,7 @@ from app.prompt import Turn, build_prompt, ends_cleanly
 class Grounded:
     prompt: str
     context: Context
+    question: str = ""
 
 
 def build_retriever(corpus: Path, verified_files: list[Path], embedder: Embedder | None = None) -> Retriever:
@@ -26,10 +27,10 @@ def build_retriever(corpus: Path, verified_files: list[Path], embedder: Embedder
 def ground(question: str, retriever: Retriever | None, history: tuple[Turn, ...] = ()) -> Grounded:
     """Retrieve for the question (with the previous question, so that follow-ups find their subject)."""
     if retriever is None:
-        return Grounded(build_prompt(question, "", history), Context([], [], []))
+        return Grounded(build_prompt(question, "", history), Context([], [], []), question)
     query = " ".join([t.question for t in history[-1:]] + [question])
     context = retriever.context(query)
-    return Grounded(build_prompt(question, context.text, history), context)
+    return Grounded(build_prompt(question, context.text, history), context, question)
 
 
 def readable(generated: str, context: Context) -> tuple[str, bool]:

@@ -13,22 +13,28 @@ from typing import Literal
 
 from app.generation.base import GenerationRequest
 from app.generation.worker import GenerationWorker
+from app.kiosk import guard
 from app.kiosk.corpus import Passage
-from app.kiosk.faq import FAQ
+from app.kiosk.faq import FAQ, FAQEntry
 from app.kiosk.gate import RelevanceGate
 from app.kiosk.grounding import Grounded, ground, readable
+from app.kiosk.language import Language, detect
 from app.kiosk.retriever import Retriever
 from app.kiosk.sessions import SessionStore
-from app.kiosk.verified import CuratedAnswers
+from app.kiosk.verified import CuratedAnswers, VerifiedPair
 from app.metrics import Metrics
 from app.prompt import Turn, estimate_tokens, fit_history
 from app.strings import strings, suggestions
+from app.text import fold
 
 log = logging.getLogger(__name__)
-Route = Literal["faq", "curated", "generated", "off_topic"]
+Route = Literal["faq", "curated", "generated", "off_topic", "clarify", "neutral"]
 # A short question that leans on the previous one ("and his father?", "what happened after that?").
 _FOLLOW_UP = re.compile(r"^(and|but|so|then|what about|how about|after|before)\b|\b(he|his|him|that|this|it|they|"
                         r"them|there|then|she|her)\b", re.I)  # fmt: skip
+
+_FOLLOW_UP_VI_FR = re.compile(r"^(con|the con|va|vay|roi|et|puis|alors|ensuite|apres)\b|\b(ong ay|ba ay|nguoi do|"
+                              r"luc do|khi do|o do|il|elle|sa|son|ses|lui|y|la-bas)\b")  # fmt: skip
 
 
 @dataclass
@@ -45,6 +51,7 @@ class Answer:
     prompt_tokens: int = 0  # 0 unless a model ran and its generator counts them
     finish: Literal["stop", "length"] = "stop"  # "length": cut at the client's own, lower, token limit
     suggestions: list[str] = field(default_factory=list)
+    language: Language = "en"
 
 
 @dataclass
@@ -64,6 +71,9 @@ class Services:
     request_timeout_s: float = 30.0
     max_history_tokens: int = 256
     count_tokens: Callable[[str], int] = estimate_tokens  # the generator's tokenizer where it has one
+    vietnamese: dict[str, str] = field(default_factory=dict)  # English verified answer -> Vietnamese version
+    examples: dict[str, dict[str, str]] = field(default_factory=dict)  # answer -> a question per language
+    clarify_below: float = 0.0  # best verified answer's score under which the kiosk asks "did you mean"
 
 
 class Kiosk:
@@ -89,6 +99,7 @@ class Kiosk:
         deadline: float | None = None,
         request_id: str | None = None,
         max_new_tokens: int | None = None,
+        language: Language | None = None,
     ) -> Answer:
         """Answer `question`; `history` (from a stateless client) replaces the session's memory.
 
@@ -100,6 +111,9 @@ class Kiosk:
             deadline = time.monotonic() + self.s.request_timeout_s
         session_id = session_id or SessionStore.new_id()
         answer = Answer("", False, 0.0, "off_topic", [], session_id, request_id or uuid.uuid4().hex)
+        # Markup typed into a question (turn markers, forged sources) never reaches the gate, retrieval or a prompt.
+        question = guard.strip_markup(question) or question
+        answer.language = language or detect(question)
         session = self.s.sessions.get(session_id)
         if history is not None:
             session.turns, session.related = history, bool(history)
@@ -127,21 +141,96 @@ class Kiosk:
         faq = self.s.faq.match(question)
         if faq is not None:
             # Visit questions skip the gate: `relevance` is then the FAQ match score.
-            answer.answer, answer.route, answer.related, answer.relevance = faq.entry.answer, "faq", True, faq.score
+            answer.answer, answer.route, answer.related, answer.relevance = (
+                self._faq_text(faq.entry, answer),
+                "faq",
+                True,
+                faq.score,
+            )
             return None
         answer.relevance = self.relevance(question, previous)
         answer.related = answer.relevance >= self.s.gate.threshold
         self.s.metrics.gate.labels("related" if answer.related else "not_related").inc()
         if not answer.related:
-            answer.answer = strings(self.s.language)["off_topic"]
-            answer.suggestions = suggestions(self.s.language)[:3]
+            answer.answer = strings(answer.language)["off_topic"]
+            answer.suggestions = suggestions(answer.language)[:3]
             return None
-        curated = self.s.curated.match(question) if not history else None
+        query = self._resolved(question, previous)
+        if guard.loaded(question):
+            self._neutral(question, query, answer)
+            return None
+        curated = self.s.curated.match(query)
         if curated is not None:
-            answer.answer, answer.route = curated.pair.answer, "curated"
-            answer.sources = [self.s.passages[i] for i in curated.pair.source_ids if i in self.s.passages]
+            self._verified(curated.pair, question, answer, exact=True)
             return None
-        return ground(question, self.s.retriever, fit_history(history, self.s.max_history_tokens, self.s.count_tokens))
+        ranked = self._ranked(query, 3)
+        if not ranked or ranked[0][1] < self.s.clarify_below:
+            self._clarify([p for p, _ in ranked], answer)
+            return None
+        if answer.language == "vi":  # the model writes English: a Vietnamese visitor gets the verified answer
+            self._verified(ranked[0][0], question, answer, exact=False)
+            return None
+        # the earlier turns go into the prompt only when the question leans on them
+        turns = fit_history(history, self.s.max_history_tokens, self.s.count_tokens) if query != question else ()
+        return ground(question, self.s.retriever, tuple(turns))
+
+    def _ranked(self, query: str, k: int) -> list[tuple[VerifiedPair, float]]:
+        ranker = self.s.retriever.answers
+        return ranker.ranked(query, k) if ranker is not None else []
+
+    def _resolved(self, question: str, previous: Turn | None) -> str:
+        """The question as asked, or with the previous one when it leans on it and reads better that way.
+
+        "where was he held when he wrote it?" needs the turn before; "when did he die?" does not, and dragging
+        the old subject along would find the wrong answer: the closer verified question decides.
+        """
+        if previous is None or not leans_on(question):
+            return question
+        joint = f"{previous.question} {question}"
+        alone, together = self.s.curated.best(question), self.s.curated.best(joint)
+        if alone is not None and (together is None or alone.score >= together.score):
+            return question
+        return joint
+
+    def _faq_text(self, entry: FAQEntry, answer: Answer) -> str:
+        text = entry.answer_vi if answer.language == "vi" and entry.answer_vi else entry.answer
+        if not entry.verified:  # a placeholder staff have not confirmed: said so, and counted
+            self.s.metrics.unverified_faq.inc()
+            text = f"{text} {strings(answer.language)['unverified_faq']}"
+        return text
+
+    def _verified(self, pair: VerifiedPair, question: str, answer: Answer, exact: bool) -> None:
+        """A verified answer, in Vietnamese for a Vietnamese visitor; its "Yes."/"No." only if it answers this very
+        yes/no question (a near-copy of one of its own questions)."""
+        text = pair.answer
+        if answer.language == "vi":
+            text = self.s.vietnamese.get(pair.answer) or f"{strings('vi')['english_answer_note']} {pair.answer}"
+        else:
+            answer.language = "en"  # verified answers are English (and Vietnamese)
+        if not guard.verdict_allowed(question, verified=exact):
+            text = guard.without_verdict(text)
+        answer.answer, answer.route = text, "curated"
+        answer.sources = [self.s.passages[i] for i in pair.source_ids if i in self.s.passages]
+
+    def _clarify(self, closest: list[VerifiedPair], answer: Answer) -> None:
+        """Not sure: say so in one sentence and offer the closest verified questions, in the visitor's language."""
+        answer.route, answer.answer = "clarify", strings(answer.language)["clarify"]
+        offered = [self.s.examples.get(p.answer, {}) for p in closest]
+        answer.suggestions = [e.get(answer.language) or e.get("en", "") for e in offered if e][:3]
+
+    def _neutral(self, question: str, query: str, answer: Answer) -> None:
+        """A value judgement or an insinuation: no verdict; what the sources document, and that views differ."""
+        kind = guard.loaded(question)
+        opener = strings(answer.language)["judgement" if kind == "judgement" else "not_in_sources"]
+        ranked = self._ranked(query, 1)
+        if kind == "judgement":  # the museum's own account of the debate about him
+            ranked = self._ranked("historians debate criticism legacy views differ", 1)
+        answer.route, answer.answer = "neutral", opener
+        if ranked and ranked[0][1] >= self.s.clarify_below:
+            pair = ranked[0][0]
+            text = self.s.vietnamese.get(pair.answer, pair.answer) if answer.language == "vi" else pair.answer
+            answer.answer = f"{opener} {guard.without_verdict(text)}"
+            answer.sources = [self.s.passages[i] for i in pair.source_ids if i in self.s.passages]
 
     async def _generate(self, grounded: Grounded, answer: Answer, on_text: Callable[[str], None] | None,
                         deadline: float, max_new_tokens: int) -> None:  # fmt: skip
@@ -156,10 +245,24 @@ class Kiosk:
         if result.finish in ("deadline", "cancelled") or time.monotonic() >= deadline:
             raise TimeoutError(f"generation stopped ({result.finish}) at the deadline")
         answer.route, answer.tokens, answer.prompt_tokens = "generated", result.tokens, result.prompt_tokens
+        answer.language = "en"  # the model writes English
         answer.sources = grounded.context.passages
         if result.finish == "length" and max_new_tokens < self.s.max_new_tokens:
             answer.answer, answer.finish = result.text, "length"  # the client asked for this few tokens
             return
-        answer.answer, fell_back = readable(result.text, grounded.context)
+        text, fell_back = readable(result.text, grounded.context)
+        # A verdict the model gives is not verified; a number or name its sources do not hold is not trusted.
+        text = guard.without_verdict(text)
+        evidence = " ".join([*grounded.context.sentences, grounded.question])
+        if guard.missing_facts(text, evidence):
+            text, fell_back = next(iter(grounded.context.sentences), text), True
+        answer.answer = guard.without_verdict(text)
         if fell_back:
             self.s.metrics.fallbacks.inc()
+
+
+def leans_on(question: str) -> bool:
+    """A short question that leans on the one before ("and his father?", "còn mẹ Bác?", "et sa femme ?")."""
+    if len(question.split()) > 10:
+        return False
+    return bool(_FOLLOW_UP.search(question) or _FOLLOW_UP_VI_FR.search(fold(question)))

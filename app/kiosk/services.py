@@ -19,7 +19,15 @@ from app.kiosk.gate import RelevanceGate
 from app.kiosk.pipeline import Services
 from app.kiosk.retriever import Retriever
 from app.kiosk.sessions import SessionStore
-from app.kiosk.verified import CuratedAnswers, VerifiedPair, read_verified
+from app.kiosk.verified import (
+    CuratedAnswers,
+    VerifiedPair,
+    example_questions,
+    read_phrasings,
+    read_verified,
+    read_vietnamese,
+    with_phrasings,
+)
 from app.metrics import Metrics
 from app.prompt import estimate_tokens
 from app.settings import Settings
@@ -73,10 +81,14 @@ def load_services(
         loading = pool.submit(load_models)
         passages = load_corpus(settings.corpus)
         verified = read_verified(settings.qa_files)  # read once: curated answers, FAQ negatives, retrieval
-        faq = load_faq(settings.faq_file, faq_negatives(settings, verified), settings.faq_threshold, settings.cache_dir)
-        curated = CuratedAnswers(verified, settings.curated_threshold)
+        phrasings = read_phrasings(settings.phrasings_dir)
+        # visitors' other phrasings, in three languages, are more keys to the same verified answers
+        everything = with_phrasings(verified, phrasings)
+        faq = load_faq(settings.faq_file, faq_negatives(settings, everything), settings.faq_threshold,
+                       settings.cache_dir)  # fmt: skip
+        curated = CuratedAnswers(everything, settings.curated_threshold)
         generator, embedder = loading.result()
-    retriever = Retriever(passages, verified, embedder=embedder)
+    retriever = Retriever(passages, everything, embedder=embedder)
     worker = None
     metrics = Metrics()
     if generator is not None:
@@ -93,4 +105,6 @@ def load_services(
         metrics=metrics, language=settings.ui_language, max_new_tokens=settings.max_new_tokens,
         request_timeout_s=settings.request_timeout_s, max_history_tokens=settings.max_history_tokens,
         count_tokens=getattr(generator, "count_tokens", estimate_tokens),
+        vietnamese=read_vietnamese(settings.vi_answers_dir), examples=example_questions(verified, phrasings),
+        clarify_below=settings.clarify_threshold,
     )  # fmt: skip

@@ -33,7 +33,8 @@ async def ask(
 ) -> AskResponse:
     """Answer a question: staff FAQ, then the relevance gate, then a curated or a generated answer."""
     rate_limited(request)
-    return to_response(await answer_question(kiosk, records, body.question, body.session_id, deadline=deadline))
+    return to_response(await answer_question(kiosk, records, body.question, body.session_id, deadline=deadline,
+                                             language=body.language))
 
 
 # response_class: only for the schema (no JSON 200); errors are still declared as JSON
@@ -47,7 +48,7 @@ async def ask_stream(
 
     async def events() -> AsyncIterator[str]:
         run = lambda on_text: answer_question(kiosk, records, body.question, body.session_id, on_text,  # noqa: E731
-                                              deadline=deadline)  # fmt: skip
+                                              deadline=deadline, language=body.language)  # fmt: skip
         # aclosing: when the visitor goes away this generator is closed, and the inner one must close (and
         # cancel the generation) now, not whenever the garbage collector gets to it.
         async with aclosing(stream_answer(run)) as stream:
