@@ -34,11 +34,12 @@ LIMITED: Responses = {429: error_response("Too many requests from this client: r
 BUSY: Responses = {503: error_response("Busy, starting or too slow: retry after `Retry-After` s")}
 # The /v1 routes answer OpenAI clients in OpenAI's error form; only the body limits keep `{"detail"}`.
 OPENAI_ERRORS: Responses = {
-    status: {"model": OpenAIErrorResponse, "description": description}
-    for status, description in ((400, "Unsupported value (`n` other than 1)"), (404, "Unknown model"),
-                                (422, "Invalid request"), (429, "Too many requests: retry after `Retry-After` s"),
-                                (503, "Busy, starting or too slow: retry after `Retry-After` s"))
-} | {408: BODY_ERRORS[408], 413: BODY_ERRORS[413]}  # fmt: skip
+    **{status: {"model": OpenAIErrorResponse, "description": description}
+       for status, description in ((400, "Unsupported value (`n` other than 1)"), (404, "Unknown model"),
+                                   (422, "Invalid request"), (429, "Too many requests: retry after `Retry-After` s"),
+                                   (503, "Busy, starting or too slow: retry after `Retry-After` s"))},
+    408: BODY_ERRORS[408], 413: BODY_ERRORS[413],
+}  # fmt: skip
 
 
 def _printable(text: str) -> str:
