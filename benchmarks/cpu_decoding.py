@@ -56,7 +56,7 @@ def drafting(generator: LocalGenerator, drafts: list[int], questions: int) -> di
     from training import qa
     from training.config import load_config
     from training.evaluate import grounded_for
-    from training.finetune import FinetuneConfig
+    from training.finetune_config import FinetuneConfig
 
     config = load_config(FinetuneConfig, Path("training/configs/smollm2-135m-lora.yaml"))
     grounded = grounded_for(qa.read_pairs(qa.TEST_CSV)[:questions], config, retrieval=True)

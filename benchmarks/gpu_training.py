@@ -27,7 +27,8 @@ import torch
 
 from benchmarks import save_results
 from training.config import load_config
-from training.finetune import FinetuneConfig, build_trainer, prepare_model
+from training.finetune import build_trainer, prepare_model
+from training.finetune_config import FinetuneConfig
 
 RECIPES: dict[str, dict[str, Any]] = {
     "report": dict(batch_size=4, grad_accum=4, pad_to_max_length=True, gradient_checkpointing=True,

@@ -24,7 +24,7 @@ import httpx
 
 from benchmarks import save_results
 from training import qa
-from training.offtopic import GENERAL_CSV, HARD_POSITIVES_CSV, read_questions
+from training.gate_data import GENERAL_CSV, HARD_POSITIVES_CSV, read_questions
 
 TARGETS = {"ready_s": 20, "faq_p95_ms": 50, "curated_p95_ms": 50, "off_topic_p95_ms": 20, "generated_p50_s": 2.0}
 

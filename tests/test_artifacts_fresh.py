@@ -12,6 +12,8 @@ from app.artifacts import input_hashes, input_name, read_manifest, sha256_file
 from tests.conftest import ROOT
 from training import classifier, embedder, finetune
 from training.config import load_config
+from training.embedder_training import EmbedderConfig
+from training.finetune_config import FinetuneConfig
 
 GATE_YAML = Path("training/configs/gate.yaml")
 ADAPTER_YAML = Path("training/configs/smollm2-135m-lora.yaml")
@@ -40,15 +42,15 @@ def _gate() -> list[Path]:
 
 
 def _adapter() -> list[Path]:
-    return finetune.input_files(load_config(finetune.FinetuneConfig, ADAPTER_YAML), ADAPTER_YAML)
+    return finetune.input_files(load_config(FinetuneConfig, ADAPTER_YAML), ADAPTER_YAML)
 
 
 def _encoder() -> list[Path]:
-    return embedder.input_files(load_config(embedder.EmbedderConfig, ENCODER_YAML), ENCODER_YAML)
+    return embedder.input_files(load_config(EmbedderConfig, ENCODER_YAML), ENCODER_YAML)
 
 
 def _fold_encoder() -> list[Path]:
-    return embedder.input_files(load_config(embedder.EmbedderConfig, ENCODER_YAML), ENCODER_YAML, folds=True)
+    return embedder.input_files(load_config(EmbedderConfig, ENCODER_YAML), ENCODER_YAML, folds=True)
 
 
 def _artefact(name: str, manifests: list[Path], expected: Callable[[], list[Path]], command: str,

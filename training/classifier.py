@@ -22,7 +22,6 @@ from pathlib import Path
 import joblib
 import numpy as np
 import sklearn
-from sklearn.metrics import precision_recall_fscore_support
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
@@ -31,6 +30,7 @@ from app.kiosk.corpus import load_corpus
 from app.kiosk.gate import MANIFEST_FILE, MODEL_FILE, RelevanceGate, build_pipeline
 from training.config import load_config, to_dict
 from training.gate_data import Example, data_files, load_examples
+from training.gate_metrics import error_rates, metrics
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +58,6 @@ class GateConfig:
     report: Path = Path("reports/classifier.md")
 
 
-def error_rates(labels: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[float, float]:
-    """(false-accept rate among off-topic questions, false-refusal rate among related ones)."""
-    accepted = scores >= threshold
-    far = float(accepted[labels == 0].mean()) if (labels == 0).any() else 0.0
-    frr = float((~accepted[labels == 1]).mean()) if (labels == 1).any() else 0.0
-    return far, frr
-
-
 def choose_threshold(labels: np.ndarray, scores: np.ndarray, config: GateConfig) -> float:
     """The threshold with the lowest expected cost on validation, each error rate weighted by its cost."""
     candidates = np.unique(scores)
@@ -77,16 +69,6 @@ def choose_threshold(labels: np.ndarray, scores: np.ndarray, config: GateConfig)
     # Midway down to the next score: the same decisions on validation, a margin for unseen questions.
     lower = candidates[best - 1] if best > 0 else 0.0
     return float((candidates[best] + lower) / 2)
-
-
-def metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
-    predicted = (scores >= threshold).astype(int)
-    p, r, f, n = precision_recall_fscore_support(labels, predicted, labels=[1, 0], zero_division=0)
-    far, frr = error_rates(labels, scores, threshold)
-    out = {"false_accept_rate": far, "false_refusal_rate": frr}
-    for i, name in enumerate(("related", "not_related")):
-        out |= {f"{name}_precision": p[i], f"{name}_recall": r[i], f"{name}_f1": f[i], f"{name}_n": int(n[i])}
-    return {k: round(float(v), 4) for k, v in out.items()}
 
 
 def split_arrays(examples: list[Example], split: str) -> tuple[list[str], np.ndarray]:

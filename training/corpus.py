@@ -9,44 +9,14 @@ kind of source. Scraped pages come from the cache that `python -m training.scrap
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 
-from app.kiosk.corpus import Passage, write_corpus
-from training.documents import Document, passages, read_chapter
-from training.wikipage import parse_article
+from training.documents import CORPUS, KNOWLEDGE_DIR, build_corpus, chapters
+from training.wikipage import RAW_DIR, cached_pages
 
 log = logging.getLogger(__name__)
-DATA = Path("data")
-KNOWLEDGE_DIR = DATA / "knowledge"
-RAW_DIR = DATA / "raw"
-CORPUS = DATA / "corpus.jsonl"
-
-
-def chapters(knowledge_dir: Path) -> list[Document]:
-    return [read_chapter(p) for p in sorted(knowledge_dir.glob("*.md")) if p.name.lower() != "readme.md"]
-
-
-def cached_pages(raw_dir: Path) -> list[Document]:
-    """Parse every page the scraper cached (`<slug>.html` beside `<slug>.json` holding title and url)."""
-    docs = []
-    for meta_path in sorted(raw_dir.glob("*.json")):
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        html = meta_path.with_suffix(".html").read_text(encoding="utf-8")
-        docs.append(parse_article(html, meta["title"], meta["url"]))
-    return docs
-
-
-def build(documents: list[Document], out: Path) -> list[Passage]:
-    all_passages = [p for doc in documents for p in passages(doc)]
-    ids = [p.id for p in all_passages]
-    clash = {i for i in ids if ids.count(i) > 1}
-    if clash:
-        raise ValueError(f"two documents produce the same passage ids: {sorted(clash)[:5]}")
-    write_corpus(out, all_passages)
-    return all_passages
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     docs = chapters(args.knowledge_dir) + (cached_pages(args.raw_dir) if args.raw_dir.is_dir() else [])
-    built = build(docs, args.out)
+    built = build_corpus(docs, args.out)
     if not args.quiet:
         for p in built:
             print(f"{p.id}\t{p.section}\t{len(p.text.split())} words")

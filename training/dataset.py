@@ -20,7 +20,7 @@ from app.kiosk.corpus import Passage, load_corpus
 from app.kiosk.faq import read_entries
 from app.text import sent_tokenize
 from training import qa
-from training.corpus import CORPUS
+from training.documents import CORPUS
 
 FAQ_PATH = Path("data/faq.yaml")
 TEST_SHARE = 0.15

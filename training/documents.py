@@ -1,4 +1,4 @@
-"""Documents (a museum chapter or a Wikipedia page) and their cutting into passages."""
+"""Documents (a museum chapter or a Wikipedia page), their cutting into passages, and the corpus they make."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from app.kiosk.corpus import Passage
+from app.kiosk.corpus import Passage, write_corpus
 from app.text import clean_whitespace, fold, sent_tokenize
 
+KNOWLEDGE_DIR = Path("data/knowledge")
+CORPUS = Path("data/corpus.jsonl")
 MAX_PASSAGE_WORDS = 120
 _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _MD_EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
@@ -118,3 +120,18 @@ def read_chapter(path: Path) -> Document:
 
 def word_count(text: str) -> int:
     return len(fold(text).split())
+
+
+def chapters(knowledge_dir: Path) -> list[Document]:
+    return [read_chapter(p) for p in sorted(knowledge_dir.glob("*.md")) if p.name.lower() != "readme.md"]
+
+
+def build_corpus(documents: list[Document], out: Path) -> list[Passage]:
+    """Write every document's passages to `out` (`training.corpus` and `training.scrape` both rebuild it)."""
+    all_passages = [p for doc in documents for p in passages(doc)]
+    ids = [p.id for p in all_passages]
+    clash = {i for i in ids if ids.count(i) > 1}
+    if clash:
+        raise ValueError(f"two documents produce the same passage ids: {sorted(clash)[:5]}")
+    write_corpus(out, all_passages)
+    return all_passages

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 from app.artifacts import atomic_write_text
 from app.settings import COPY_BIAS
 from training import qa
-from training.finetune import FinetuneConfig
+from training.finetune_config import FinetuneConfig
 from training.metrics import Scores
 
 REPORT_BLEU = {"base": 0.184, "fine-tuned": 0.67}

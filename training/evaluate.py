@@ -37,9 +37,9 @@ from app.kiosk.grounding import Grounded, build_retriever, ground, readable
 from app.settings import COPY_BIAS
 from training import qa
 from training.config import load_config
-from training.finetune import FinetuneConfig, context_embedders, split_for_eval
+from training.finetune_config import FinetuneConfig
 from training.metrics import Scores, score
-from training.sft_data import make_examples
+from training.sft_data import context_embedders, make_examples, split_for_eval
 
 log = logging.getLogger(__name__)
 REPORTS = Path("reports")
@@ -94,7 +94,7 @@ def append_run(row: dict[str, Any], path: Path = RUNS_CSV) -> None:
     atomic_write_text(path, buffer.getvalue())  # a crash mid-write leaves the old table whole
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--limit", type=int, help="evaluate the first N test pairs only")
@@ -112,24 +112,68 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="with --batch 1: prompt-lookup decoding of this many proposed tokens (KIOSK_DRAFT_TOKENS)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_runs(variants: str, copy_bias: str) -> list[tuple[str, float]]:
+    """(variant, copy bias) pairs: "variant@bias" runs once with that bias; a plain variant once per bias value."""
+    biases = [float(b) for b in copy_bias.split(",")]
+    runs = []
+    for v in variants.split(","):
+        name, _, fixed = v.partition("@")
+        runs += [(name, float(fixed))] if fixed else [(name, b) for b in biases]
+    return runs
+
+
+def checked_runs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[tuple[str, float]]:
+    """The runs asked for, after refusing settings that cannot be honoured (before anything is loaded)."""
     if args.draft_tokens < 0 or args.batch < 1:
         parser.error("--draft-tokens must be 0 or more and --batch 1 or more")
     if args.draft_tokens and args.batch != 1:
         parser.error("prompt-lookup decoding answers one question at a time: add --batch 1")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = load_config(FinetuneConfig, args.config)
-    biases = [float(b) for b in args.copy_bias.split(",")]
-    runs = []  # "variant@bias" runs once with that bias; a plain variant once per --copy-bias value
-    for v in args.variants.split(","):
-        name, _, fixed = v.partition("@")
-        runs += [(name, float(fixed))] if fixed else [(name, b) for b in biases]
+    runs = parse_runs(args.variants, args.copy_bias)
     if any(b < 0 for _, b in runs):
         parser.error("copy bias values must be 0 or more")
-    if args.split == "validation":
-        pairs = split_for_eval(qa.read_pairs(config.train_csv), config.eval_share)[1][: args.limit]
-    else:
-        pairs = qa.read_pairs(qa.TEST_CSV)[: args.limit]
+    return runs
+
+
+def eval_pairs(config: FinetuneConfig, split: str, limit: int | None) -> list[qa.QAPair]:
+    """The test split, or the training pairs the adapter held out for its evaluation loss."""
+    if split == "validation":
+        return split_for_eval(qa.read_pairs(config.train_csv), config.eval_share)[1][:limit]
+    return qa.read_pairs(qa.TEST_CSV)[:limit]
+
+
+def load_generator(config: FinetuneConfig, with_adapter: bool) -> LocalGenerator:
+    return LocalGenerator.load(GeneratorConfig(  # otherwise as served
+        base_model=config.base_model, adapter_dir=config.out_dir if with_adapter else None,
+        quantize_4bit=config.quantize_4bit, cpu_int8=True, base_cache_dir=Path("models/base"),
+    ))  # fmt: skip
+
+
+def answer_and_score(generator: LocalGenerator, grounded: list[Grounded], references: list[str],
+                     max_new_tokens: int, batch: int) -> tuple[Scores, list[str]]:  # fmt: skip
+    generated = generate(generator, grounded, max_new_tokens, batch)
+    # What a visitor reads: an unfinished answer is replaced by a retrieved sentence (app.kiosk.grounding.readable).
+    served = [readable(text, g.context) for text, g in zip(generated, grounded, strict=True)]
+    answers = [text for text, _ in served]
+    return score(references, answers, fallbacks=sum(fell_back for _, fell_back in served)), answers
+
+
+def run_row(args: argparse.Namespace, config: FinetuneConfig, name: str, bias: float,
+            scores: Scores) -> dict[str, Any]:  # fmt: skip
+    """One row of reports/runs.csv."""
+    return {"time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "config": str(args.config), "variant": name, "split": args.split, "copy_bias": bias,
+            "batch": args.batch, "draft_tokens": args.draft_tokens,
+            "base_model": config.base_model,
+            "data_sha256": sha256_files([config.train_csv, qa.TEST_CSV, config.corpus])[:16],
+            **asdict(scores)}  # fmt: skip
+
+
+def evaluate_runs(runs: list[tuple[str, float]], pairs: list[qa.QAPair], config: FinetuneConfig,
+                  args: argparse.Namespace) -> dict[str, tuple[Scores, list[str]]]:  # fmt: skip
+    """Answer `pairs` once per run (generators and prompts built once each), score, and log each run."""
     references = [p.answer for p in pairs]
     results: dict[str, tuple[Scores, list[str]]] = {}
     loaded: dict[bool, LocalGenerator] = {}
@@ -137,29 +181,27 @@ def main(argv: list[str] | None = None) -> int:
     for variant, bias in runs:
         with_adapter, retrieval = variant.startswith("adapter"), "+retrieval" in variant
         if with_adapter not in loaded:
-            loaded[with_adapter] = LocalGenerator.load(GeneratorConfig(  # otherwise as served
-                base_model=config.base_model, adapter_dir=config.out_dir if with_adapter else None,
-                quantize_4bit=config.quantize_4bit, cpu_int8=True, base_cache_dir=Path("models/base"),
-            ))  # fmt: skip
+            loaded[with_adapter] = load_generator(config, with_adapter)
         generator = loaded[with_adapter]
         generator.copy_bias, generator.draft_tokens = bias, args.draft_tokens
         name = variant if bias == COPY_BIAS or not retrieval else f"{variant}, copy bias {bias:g}"
         start = time.monotonic()
         if retrieval not in grounded:
             grounded[retrieval] = grounded_for(pairs, config, retrieval, args.split)
-        generated = generate(generator, grounded[retrieval], args.max_new_tokens, args.batch)
-        # What a visitor reads: an unfinished answer is replaced by a retrieved sentence (app.kiosk.grounding.readable).
-        served = [readable(text, g.context) for text, g in zip(generated, grounded[retrieval], strict=True)]
-        answers = [text for text, _ in served]
-        scores = score(references, answers, fallbacks=sum(fell_back for _, fell_back in served))
-        results[name] = (scores, answers)
-        log.info("%s: %s (%.0fs)", name, scores, time.monotonic() - start)
-        append_run({"time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                    "config": str(args.config), "variant": name, "split": args.split, "copy_bias": bias,
-                    "batch": args.batch, "draft_tokens": args.draft_tokens,
-                    "base_model": config.base_model,
-                    "data_sha256": sha256_files([config.train_csv, qa.TEST_CSV, config.corpus])[:16],
-                    **asdict(scores)})  # fmt: skip
+        results[name] = answer_and_score(generator, grounded[retrieval], references, args.max_new_tokens, args.batch)
+        log.info("%s: %s (%.0fs)", name, results[name][0], time.monotonic() - start)
+        append_run(run_row(args, config, name, bias, results[name][0]))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    runs = checked_runs(parser, args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = load_config(FinetuneConfig, args.config)
+    pairs = eval_pairs(config, args.split, args.limit)
+    results = evaluate_runs(runs, pairs, config, args)
     print(json.dumps({k: asdict(v[0]) for k, v in results.items()}, indent=1))
     if args.split == "validation" and args.report is None:
         return 0

@@ -9,6 +9,7 @@ stable when files grow. Off-topic questions that the QA dataset's own scope make
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import re
 from dataclasses import dataclass
@@ -18,11 +19,15 @@ from typing import Literal
 from app.kiosk.corpus import load_corpus
 from app.text import fold_words, terms
 from training import qa
-from training.offtopic import GENERAL_CSV, HARD_NEGATIVES_CSV, HARD_POSITIVES_CSV, read_questions
+from training.documents import CORPUS
 
 Split = Literal["train", "val", "test", "ambiguous"]
 Group = Literal["qa", "hard_positive", "general", "hard_negative"]
-CORPUS = Path("data/corpus.jsonl")
+OFFTOPIC_DIR = Path("data/offtopic")
+GENERAL_CSV = OFFTOPIC_DIR / "general.csv"
+"""General questions (WebQuestions, chitchat), written by `python -m training.offtopic build`."""
+HARD_NEGATIVES_CSV = OFFTOPIC_DIR / "hard_negatives.csv"
+HARD_POSITIVES_CSV = OFFTOPIC_DIR / "hard_positives.csv"
 # "who was X", "who is X", "X là ai" (folded): a question that asks only who someone is.
 _IDENTITY = re.compile(r"^(?:who (?:was|is) (?P<en>.+)|(?P<vi>.+) la ai)$")
 
@@ -36,6 +41,14 @@ class Example:
     split: Split
     reason: str = ""
     """Why an off-topic question was moved to the ambiguous bucket (empty otherwise)."""
+
+
+def read_questions(path: Path) -> list[tuple[str, str]]:
+    """(question, category-or-source) rows of an off-topic CSV."""
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        return [(row[0].strip(), row[1].strip()) for row in reader if row and row[0].strip()]
 
 
 def hash_split(text: str, val_share: float, test_share: float) -> Split:

@@ -15,8 +15,8 @@ from sklearn.metrics import confusion_matrix, precision_recall_curve
 
 from app.artifacts import atomic_write_text
 from app.kiosk.gate import RelevanceGate
-from training.classifier import metrics
 from training.gate_data import Example
+from training.gate_metrics import metrics
 
 # The student report's gate, on its own (easier) split.
 REPORT_FIGURES = {"related": (0.95, 0.97, 0.96), "not_related": (1.00, 1.00, 1.00)}
@@ -109,31 +109,31 @@ def _ambiguous(gate: RelevanceGate, examples: list[Example]) -> list[str]:
     return ["| question | source | why | relevance |", "|---|---|---|---|", *(rows or ["| (none) | | | |"])]
 
 
-def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> dict[str, float]:
-    test = [e for e in examples if e.split == "test"]
-    labels = np.array([e.label for e in test])
-    scores = gate.pipeline.predict_proba([e.text for e in test])[:, 1]
-    val_examples = [e for e in examples if e.split == "val"]
-    val_scores = gate.pipeline.predict_proba([e.text for e in val_examples])[:, 1]
-    m = metrics(labels, scores, gate.threshold)
+def _group_rate(examples: list[Example], scores: np.ndarray, threshold: float, group: str) -> tuple[int, int]:
+    """(questions of `group` decided right, questions of `group`)."""
+    chosen = [(e, s) for e, s in zip(examples, scores, strict=True) if e.group == group]
+    right = sum((s >= threshold) == bool(e.label) for e, s in chosen)
+    return right, len(chosen)
+
+
+def _plots(m: dict[str, float], labels: np.ndarray, scores: np.ndarray, threshold: float, path: Path) -> list[str]:
+    """Draw the three plots beside the report; their Markdown image links."""
     path.parent.mkdir(parents=True, exist_ok=True)
     stem = path.with_suffix("")
     plots = {name: stem.parent / f"{stem.name}_{name}.png" for name in ("scores", "confusion", "pr_curve")}
     _plot_scores(m, plots["scores"])
-    _plot_confusion(labels, (scores >= gate.threshold).astype(int), plots["confusion"])
-    _plot_pr(labels, scores, gate.threshold, plots["pr_curve"])
+    _plot_confusion(labels, (scores >= threshold).astype(int), plots["confusion"])
+    _plot_pr(labels, scores, threshold, plots["pr_curve"])
+    return [
+        f"![per-class scores]({plots['scores'].name})",
+        f"![confusion matrix]({plots['confusion'].name})",
+        f"![precision-recall curve]({plots['pr_curve'].name})",
+    ]
 
-    def group_rate(group: str) -> tuple[int, int]:
-        chosen = [(e, s) for e, s in zip(test, scores, strict=True) if e.group == group]
-        right = sum((s >= gate.threshold) == bool(e.label) for e, s in chosen)
-        return right, len(chosen)
 
-    hn_right, hn_n = group_rate("hard_negative")
-    hp_right, hp_n = group_rate("hard_positive")
-    val = gate.manifest.get("metrics", {}).get("validation", {})
-    rp, rr, rf = REPORT_FIGURES["related"]
-    np_, nr, nf = REPORT_FIGURES["not_related"]
-    lines = [
+def _method(gate: RelevanceGate, test: int, related: int) -> list[str]:
+    """The report's opening: the model, its features, how the threshold was chosen, the test questions."""
+    return [
         "# Relevance gate: evaluation",
         "",
         f"Made by `python -m training.classifier evaluate` on {datetime.date.today().isoformat()}. "
@@ -151,9 +151,17 @@ def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> di
         f"{gate.manifest['config']['cost_false_refusal']} × false-refusal rate: an answered off-topic question "
         "costs GPU time and can embarrass the museum, a refused visitor is frustrated.",
         "",
-        f"Threshold: **{gate.threshold:.3f}**. Test questions: {len(test)} ({int(labels.sum())} related), none "
+        f"Threshold: **{gate.threshold:.3f}**. Test questions: {test} ({related} related), none "
         "seen in training; the related test questions are the QA dataset's test split.",
         "",
+    ]
+
+
+def _class_table(m: dict[str, float]) -> list[str]:
+    """Per-class scores on the test split beside the student report's."""
+    rp, rr, rf = REPORT_FIGURES["related"]
+    np_, nr, nf = REPORT_FIGURES["not_related"]
+    return [
         "| | precision | recall | F1 | n |",
         "|---|---|---|---|---|",
         f"| related (ours, test) | {m['related_precision']:.3f} | {m['related_recall']:.3f} | "
@@ -163,6 +171,15 @@ def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> di
         f"| related (student report) | {rp:.2f} | {rr:.2f} | {rf:.2f} | |",
         f"| not related (student report) | {np_:.2f} | {nr:.2f} | {nf:.2f} | |",
         "",
+    ]
+
+
+def _error_table(m: dict[str, float], val: dict[str, float], hard_negative: tuple[int, int],
+                 hard_positive: tuple[int, int]) -> list[str]:  # fmt: skip
+    """Error rates at the threshold, validation (from the manifest) and test, and on the hard examples."""
+    hn_right, hn_n = hard_negative
+    hp_right, hp_n = hard_positive
+    return [
         "| error rate at the threshold | validation | test |",
         "|---|---|---|",
         f"| off-topic question answered (false accept) | {val.get('false_accept_rate', float('nan')):.4f} | "
@@ -172,28 +189,37 @@ def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> di
         f"| hard negatives accepted (test) | | {hn_n - hn_right} / {hn_n} = {(hn_n - hn_right) / max(hn_n, 1):.3f} |",
         f"| hard positives recalled (test) | | {hp_right} / {hp_n} = {hp_right / max(hp_n, 1):.3f} |",
         "",
-        f"![per-class scores]({plots['scores'].name})",
-        f"![confusion matrix]({plots['confusion'].name})",
-        f"![precision-recall curve]({plots['pr_curve'].name})",
+    ]
+
+
+def _error_sections(test: list[Example], scores: np.ndarray, threshold: float) -> list[str]:
+    """The test questions decided wrong, by group."""
+    lines = []
+    for title, column, group in (("Hard negatives accepted (test)", "category", "hard_negative"),
+                                 ("Hard positives refused (test)", "category", "hard_positive"),
+                                 ("Related QA questions refused (test)", "topic", "qa")):  # fmt: skip
+        lines += [f"## {title}", "", f"| question | {column} | relevance |", "|---|---|---|",
+                  *_errors(test, scores, threshold, group), ""]  # fmt: skip
+    return lines
+
+
+def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> dict[str, float]:
+    test = [e for e in examples if e.split == "test"]
+    labels = np.array([e.label for e in test])
+    scores = gate.pipeline.predict_proba([e.text for e in test])[:, 1]
+    val_examples = [e for e in examples if e.split == "val"]
+    val_scores = gate.pipeline.predict_proba([e.text for e in val_examples])[:, 1]
+    m = metrics(labels, scores, gate.threshold)
+    hard_negative = _group_rate(test, scores, gate.threshold, "hard_negative")
+    hard_positive = _group_rate(test, scores, gate.threshold, "hard_positive")
+    val = gate.manifest.get("metrics", {}).get("validation", {})
+    lines = [
+        *_method(gate, len(test), int(labels.sum())),
+        *_class_table(m),
+        *_error_table(m, val, hard_negative, hard_positive),
+        *_plots(m, labels, scores, gate.threshold, path),
         "",
-        "## Hard negatives accepted (test)",
-        "",
-        "| question | category | relevance |",
-        "|---|---|---|",
-        *_errors(test, scores, gate.threshold, "hard_negative"),
-        "",
-        "## Hard positives refused (test)",
-        "",
-        "| question | category | relevance |",
-        "|---|---|---|",
-        *_errors(test, scores, gate.threshold, "hard_positive"),
-        "",
-        "## Related QA questions refused (test)",
-        "",
-        "| question | topic | relevance |",
-        "|---|---|---|",
-        *_errors(test, scores, gate.threshold, "qa"),
-        "",
+        *_error_sections(test, scores, gate.threshold),
         "## Every false accept, validation and test, by source",
         "",
         *_false_accepts({"validation": (val_examples, val_scores), "test": (test, scores)}, gate.threshold),
@@ -207,5 +233,6 @@ def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> di
         "",
     ]
     atomic_write_text(path, "\n".join(lines))
+    (hn_right, hn_n), (hp_right, hp_n) = hard_negative, hard_positive
     return m | {"hard_negative_accept_rate": (hn_n - hn_right) / max(hn_n, 1),
                 "hard_positive_recall": hp_right / max(hp_n, 1)}  # fmt: skip

@@ -22,12 +22,9 @@ from pathlib import Path
 
 from app.artifacts import atomic_write_text
 from app.text import fold, fold_words
+from training.gate_data import GENERAL_CSV
 
 log = logging.getLogger(__name__)
-OFFTOPIC_DIR = Path("data/offtopic")
-GENERAL_CSV = OFFTOPIC_DIR / "general.csv"
-HARD_NEGATIVES_CSV = OFFTOPIC_DIR / "hard_negatives.csv"
-HARD_POSITIVES_CSV = OFFTOPIC_DIR / "hard_positives.csv"
 DEFAULT_WEBQUESTIONS = Path(__file__).resolve().parents[2] / "shared/data/webquestions"
 # The person, by any of his names; "Ho Chi Minh City" and the trail are places, not him.
 ABOUT_HIM = re.compile(
@@ -87,14 +84,6 @@ def write_rows(path: Path, header: list[str], rows: list[tuple[str, str]]) -> No
     writer.writerow(header)
     writer.writerows(rows)
     atomic_write_text(path, buf.getvalue())
-
-
-def read_questions(path: Path) -> list[tuple[str, str]]:
-    """(question, category-or-source) rows of an off-topic CSV."""
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        next(reader, None)
-        return [(row[0].strip(), row[1].strip()) for row in reader if row and row[0].strip()]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,8 +22,8 @@ import httpx
 from tqdm import tqdm
 
 from app.artifacts import atomic_write_json, atomic_write_text
-from training.corpus import CORPUS, KNOWLEDGE_DIR, RAW_DIR, build, cached_pages, chapters
-from training.wikipage import article_url, parse_article, slugify
+from training.documents import CORPUS, KNOWLEDGE_DIR, build_corpus, chapters
+from training.wikipage import RAW_DIR, article_url, cached_pages, parse_article, slugify
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             fetcher.close()
     docs = chapters(args.knowledge_dir) + cached_pages(args.raw_dir)
-    built = build(docs, args.out)
+    built = build_corpus(docs, args.out)
     log.info("corpus: %d passages from %d documents -> %s", len(built), len(docs), args.out)
     for failure in failures:
         print(f"FAILED {failure}", file=sys.stderr)

@@ -21,6 +21,7 @@ from app.kiosk.embeddings import Embedder, get_embedder, tuned_manifest
 from app.kiosk.grounding import ground
 from app.kiosk.retriever import Context, Retriever
 from app.kiosk.verified import VerifiedPair
+from training.finetune_config import FinetuneConfig
 from training.qa import QAPair
 
 IGNORE = -100
@@ -58,6 +59,23 @@ def fold_embedders(folder: Path, train_csv: Path, folds: int) -> list[Embedder]:
             raise ArtifactError(f"{path} was trained on other data than {train_csv} holds now: rebuild the folds")
         paths.append(path)
     return [get_embedder(str(path)) for path in paths]
+
+
+def split_for_eval(pairs: list[QAPair], share: float) -> tuple[list[QAPair], list[QAPair]]:
+    """(training pairs, evaluation-loss pairs): the adapter's validation split, drawn by question hash."""
+    buckets = 1000
+    held = [p for p in pairs if fold_of("eval" + p.question, buckets) < share * buckets]
+    return [p for p in pairs if p not in held], held
+
+
+def context_embedders(config: FinetuneConfig, folds: int = FOLDS) -> list[Embedder | None]:
+    """One encoder per fold for the training prompts (the same one in every fold for a base encoder)."""
+    name = config.context_embedder
+    if not (config.retrieval and name):
+        return []
+    if (Path(name) / "fold-0").is_dir():
+        return list(fold_embedders(Path(name), config.train_csv, folds))
+    return [get_embedder(name)] * folds
 
 
 def make_examples(pairs: list[QAPair], passages: list[Passage], retrieval: bool, folds: int = FOLDS,

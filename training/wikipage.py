@@ -1,14 +1,18 @@
-"""Wikipedia article HTML -> a `Document` of headings, paragraphs and list items, without the clutter."""
+"""Wikipedia article HTML -> a `Document` of headings, paragraphs and list items, without the clutter; cached pages."""
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.parse
+from pathlib import Path
 
 from bs4 import BeautifulSoup, Tag
 
 from training.documents import Document
 
+RAW_DIR = Path("data/raw")
+"""Where `python -m training.scrape` caches pages: `<slug>.html` beside `<slug>.json` (title and url)."""
 WIKIPEDIA_LICENCE = "CC BY-SA 4.0"
 # Everything that is not running prose: boxes, tables, notes, figures, edit links, citation markers.
 _DROP = (
@@ -83,3 +87,13 @@ def parse_article(html: str, title: str, url: str) -> Document:
     if not doc.sections:
         raise ValueError(f"no article text found in the page for {title!r}")
     return doc
+
+
+def cached_pages(raw_dir: Path) -> list[Document]:
+    """Parse every page the scraper cached (`<slug>.html` beside `<slug>.json` holding title and url)."""
+    docs = []
+    for meta_path in sorted(raw_dir.glob("*.json")):
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        html = meta_path.with_suffix(".html").read_text(encoding="utf-8")
+        docs.append(parse_article(html, meta["title"], meta["url"]))
+    return docs

@@ -36,7 +36,8 @@ from app.kiosk.corpus import load_corpus
 from app.kiosk.embeddings import Embedder
 from app.kiosk.retriever import Retriever
 from app.text import fold_words, terms
-from training.embedder import EmbedderConfig, _split, read_pairs
+from training.embedder_pairs import fold_split, read_pairs
+from training.embedder_training import EmbedderConfig
 
 TERMS = ("chars", "words", "encoder: answer", "encoder: its questions", "encoder: answer or its questions",
          "BM25 of its passages", "log(1 + its questions)")  # fmt: skip
@@ -45,7 +46,7 @@ TERMS = ("chars", "words", "encoder: answer", "encoder: its questions", "encoder
 def fold_terms(config: EmbedderConfig, fold: int, folder: Path) -> tuple[np.ndarray, np.ndarray]:
     """[questions, answers, len(TERMS)] term scores and the index of each held-out question's answer."""
     pairs = read_pairs(config.train_csv)
-    _, held, hints = _split(config, pairs, fold)
+    _, held, hints = fold_split(pairs, config.train_csv, config.folds, fold)
     embedder = Embedder(str(folder / f"fold-{fold}"))
     retriever = Retriever(load_corpus(config.corpus), hints, embedder=embedder)
     index = retriever.answers

@@ -12,7 +12,8 @@ import torch
 from app.artifacts import input_hashes
 from app.generation.local import verify_adapter
 from training import qa
-from training.finetune import FinetuneConfig, context_encoder_files, run
+from training.finetune import context_encoder_files, run
+from training.finetune_config import FinetuneConfig
 from training.sft_data import IGNORE, PadCollator, TokenizedDataset, answer_only_loss
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +133,7 @@ def test_resume_after_a_crash_finishes_the_run(tiny_base, tmp_path):
 
 def test_the_config_presets_load():
     from training.config import load_config
-    from training.embedder import EmbedderConfig
+    from training.embedder_training import EmbedderConfig
 
     for preset in (ROOT / "training/configs").glob("*.yaml"):
         if preset.name == "minilm-hcm.yaml":  # the sentence encoder's preset
@@ -144,28 +145,3 @@ def test_the_config_presets_load():
     falcon = load_config(FinetuneConfig, ROOT / "training/configs/falcon-7b-qlora.yaml")
     assert (falcon.lora_r, falcon.lora_alpha, falcon.lora_dropout, falcon.freeze_layers) == (64, 16, 0.1, 16)
     assert falcon.quantize_4bit and falcon.optim == "paged_adamw_32bit"
-
-
-def test_a_run_with_a_new_metric_extends_the_runs_table(tmp_path):
-    import csv
-
-    from training.evaluate import append_run
-
-    path = tmp_path / "runs.csv"
-    append_run({"variant": "a", "bleu": 0.1}, path)
-    append_run({"variant": "b", "bleu": 0.2, "fallbacks": 3}, path)
-    with path.open(encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert rows == [{"variant": "a", "bleu": "0.1", "fallbacks": ""}, {"variant": "b", "bleu": "0.2", "fallbacks": "3"}]
-
-
-def test_a_ragged_runs_table_is_rewritten_without_losing_rows(tmp_path):
-    import csv
-
-    from training.evaluate import append_run
-
-    path = tmp_path / "runs.csv"
-    path.write_text("variant,bleu\na,0.1\nb,0.2,stray\n", encoding="utf-8")
-    append_run({"variant": "c", "bleu": 0.3}, path)
-    with path.open(encoding="utf-8", newline="") as f:
-        assert [r["variant"] for r in csv.DictReader(f)] == ["a", "b", "c"]
