@@ -52,6 +52,9 @@ class GateConfig:
     """Cost of turning away a visitor's real question."""
     hard_weight: float = 5.0
     """Training weight of the hand-written hard negatives and positives (general questions weigh 1)."""
+    multilingual_weight: float = 5.0
+    """Training weight of the hand-written Vietnamese and French general questions: about 300 of them stand against
+    some 4,000 Vietnamese and French phrasings of related questions (English general ones number 5,000+)."""
     corpus: Path | None = Path("data/corpus.jsonl")
     """The knowledge base, for the coverage feature (`app.kiosk.gate.KnowledgeCoverage`); none: no such feature."""
     out_dir: Path = Path("models/classifier")
@@ -85,6 +88,14 @@ def _without_memory_addresses(pipeline: Pipeline) -> Pipeline:
     return pipeline
 
 
+def example_weight(example: Example, config: GateConfig) -> float:
+    if example.group in ("hard_negative", "hard_positive"):
+        return config.hard_weight
+    if example.group == "general" and example.category.endswith(("-vi", "-fr")):
+        return config.multilingual_weight
+    return 1.0
+
+
 def input_files(config: GateConfig, config_file: Path | None) -> list[Path]:
     """Every file the gate is built from: its manifest hashes them, a test compares them with the repository."""
     return [*data_files(), *(p for p in (config.corpus, config_file) if p is not None)]
@@ -95,8 +106,7 @@ def train(config: GateConfig, config_file: Path | None = None) -> RelevanceGate:
     examples = load_examples(config.val_share, config.test_share, config.corpus)
     texts, labels = split_arrays(examples, "train")
     log.info("training on %d questions (%d related)", len(texts), int(labels.sum()))
-    weights = np.array([config.hard_weight if e.group in ("hard_negative", "hard_positive") else 1.0
-                        for e in examples if e.split == "train"])  # fmt: skip
+    weights = np.array([example_weight(e, config) for e in examples if e.split == "train"])
     passages = tuple(p.text for p in load_corpus(config.corpus)) if config.corpus else ()
     pipeline = build_pipeline(config.c, config.seed, passages)
     # One BLAS thread: the solver's sums would otherwise be split by the machine's core count, and the

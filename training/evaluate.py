@@ -4,6 +4,7 @@
     python -m training.evaluate --config ... --split validation --copy-bias 0,1,2,4 --variants adapter+retrieval
     python -m training.evaluate --config ... --variants adapter+retrieval,adapter+retrieval@0  # with / without
     python -m training.evaluate --config ... --batch 1 --draft-tokens 4  # one at a time, prompt lookup
+    python -m training.evaluate --set fresh [--limit 20]  # the fresh set (data/eval/), answered as served
 
 Writes reports/eval.md (table against the student report, sample answers), PNG plots (loss curves,
 BLEU over runs) and appends one row per variant to reports/runs.csv. `--split validation` scores the
@@ -96,7 +97,9 @@ def append_run(row: dict[str, Any], path: Path = RUNS_CSV) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--config", type=Path, help="the adapter's preset (required except with --set fresh)")
+    parser.add_argument("--set", dest="eval_set", choices=["qa", "fresh"], default="qa",
+                        help="fresh: the fresh evaluation set (data/eval/), answered as served (KIOSK_* settings)")
     parser.add_argument("--limit", type=int, help="evaluate the first N test pairs only")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--variants", default="base+retrieval,adapter+retrieval,adapter-retrieval,base-retrieval")
@@ -194,9 +197,33 @@ def evaluate_runs(runs: list[tuple[str, float]], pairs: list[qa.QAPair], config:
     return results
 
 
+def evaluate_fresh(limit: int | None, report: Path) -> int:
+    """The fresh set through the service's own pipeline, as configured by the KIOSK_* settings."""
+    from app.kiosk.services import load_services
+    from app.settings import Settings
+    from training.fresh_report import report as fresh_report
+    from training.fresh_set import load
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings(request_timeout_s=600)  # a report, not a visitor: no answer is cut by the deadline
+    services = load_services(settings)
+    try:
+        result = fresh_report(services, load(), report, limit, base_model=settings.base_model,
+                              adapter=str(settings.adapter_dir))  # fmt: skip
+    finally:
+        if services.worker is not None:
+            services.worker.stop()
+    print(json.dumps(result["summary"], indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.eval_set == "fresh":
+        return evaluate_fresh(args.limit, args.report or REPORTS / "eval_fresh.md")
+    if args.config is None:
+        parser.error("--config is required")
     runs = checked_runs(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(FinetuneConfig, args.config)

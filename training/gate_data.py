@@ -18,7 +18,7 @@ from typing import Literal
 
 from app.kiosk.corpus import load_corpus
 from app.text import fold_words, terms
-from training import qa
+from training import multilingual, qa
 from training.documents import CORPUS
 
 Split = Literal["train", "val", "test", "ambiguous"]
@@ -28,6 +28,8 @@ GENERAL_CSV = OFFTOPIC_DIR / "general.csv"
 """General questions (WebQuestions, chitchat), written by `python -m training.offtopic build`."""
 HARD_NEGATIVES_CSV = OFFTOPIC_DIR / "hard_negatives.csv"
 HARD_POSITIVES_CSV = OFFTOPIC_DIR / "hard_positives.csv"
+GENERAL_MULTILINGUAL_CSV = OFFTOPIC_DIR / "general_multilingual.csv"
+"""Hand-written everyday Vietnamese and French questions (WebQuestions and chitchat are English only)."""
 # "who was X", "who is X", "X là ai" (folded): a question that asks only who someone is.
 _IDENTITY = re.compile(r"^(?:who (?:was|is) (?P<en>.+)|(?P<vi>.+) la ai)$")
 
@@ -85,12 +87,21 @@ def load_examples(val_share: float = 0.15, test_share: float = 0.2, corpus: Path
         # questions), and the question's own hash would not do (the QA test split took the low question hashes).
         split: Split = "val" if hash_split(pair.answer, val_share, 0.0) == "val" else "train"
         examples.append(Example(pair.question, 1, "qa", pair.topic, split))
+    test_answers = {p.answer for p in qa.read_pairs(qa.TEST_CSV)}
     examples += [Example(p.question, 1, "qa", p.topic, "test") for p in qa.read_pairs(qa.TEST_CSV)]
+    # Visitors' other phrasings (English styles, Vietnamese, French) go with their answer's side of the split.
+    for row in multilingual.phrasings():
+        answer, language = row.values["answer"], row.values["language"]
+        side: Split = (
+            "test" if answer in test_answers else "val" if hash_split(answer, val_share, 0.0) == "val" else "train"
+        )
+        examples.append(Example(row.values["question"], 1, "qa", f"phrasing-{language}", side))
     examples += [Example(text, 1, "hard_positive", category, hash_split(text, val_share, test_share))
                  for text, category in read_questions(HARD_POSITIVES_CSV)]  # fmt: skip
     related = {fold_words(e.text) for e in examples}
     knowledge = f" {' '.join(fold_words(p.text) for p in load_corpus(corpus))} " if corpus else ""
-    for path, group in ((GENERAL_CSV, "general"), (HARD_NEGATIVES_CSV, "hard_negative")):
+    general = (GENERAL_CSV, "general"), (GENERAL_MULTILINGUAL_CSV, "general"), (HARD_NEGATIVES_CSV, "hard_negative")
+    for path, group in general:
         for text, category in read_questions(path):
             reason = scope_conflict(text, related, knowledge)
             split = "ambiguous" if reason else hash_split(text, val_share, test_share)
@@ -109,4 +120,5 @@ def dedupe(examples: list[Example]) -> list[Example]:
 
 
 def data_files() -> list:
-    return [qa.TRAIN_CSV, qa.TEST_CSV, HARD_POSITIVES_CSV, GENERAL_CSV, HARD_NEGATIVES_CSV]
+    return [qa.TRAIN_CSV, qa.TEST_CSV, HARD_POSITIVES_CSV, GENERAL_CSV, GENERAL_MULTILINGUAL_CSV, HARD_NEGATIVES_CSV,
+            *multilingual.phrasing_files()]  # fmt: skip

@@ -61,8 +61,10 @@ def trials(settings: Settings, share: float, question_weights: tuple[float, ...]
     for p in tested:
         best = curated.best(p.question)
         ranked = ranker.ranked(p.question, 1)
-        out.append(Trial(p.language, best.score if best else 0.0, bool(best and best.pair.answer == p.answer),
-                         ranked[0][1] if ranked else 0.0, bool(ranked and ranked[0][0].answer == p.answer)))  # fmt: skip
+        curated_right = bool(best and best.pair.answer == p.answer)
+        ranked_right = bool(ranked and ranked[0][0].answer == p.answer)
+        out.append(Trial(p.language, best.score if best else 0.0, curated_right, ranked[0][1] if ranked else 0.0,
+                         ranked_right))  # fmt: skip
     return out
 
 
@@ -82,8 +84,8 @@ def cost(rows: list[Trial], curated_at: float, clarify_below: float, wrong_cost:
 def report(rows: list[Trial], curated_at: float, wrong_cost: float) -> tuple[float, str]:
     lines = [f"# Clarify threshold (`python -m training.thresholds`, {len(rows)} held-out phrasings)", "",
              f"Curated threshold {curated_at}; a wrong answer costs {wrong_cost} clarifications.", "",
-             "| clarify below | cost | wrong | clarified | " + " | ".join(f"wrong {lang}" for lang in ("en", "vi", "fr"))
-             + " |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| clarify below | cost | wrong | clarified | wrong en | wrong vi | wrong fr |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
     best = min(GRID, key=lambda x: cost(rows, curated_at, x, wrong_cost)[0])
     for x in GRID:
         c, wrong, clarified = cost(rows, curated_at, x, wrong_cost)
