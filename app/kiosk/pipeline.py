@@ -159,20 +159,25 @@ class Kiosk:
         if guard.loaded(question):
             self._neutral(question, query, answer)
             return None
+        # a follow-up asks for something new: the answer just given is never the answer again
+        given = {previous.answer} if previous else set()
         curated = self.s.curated.match(query)
-        if curated is not None:
+        if curated is not None and not self._given(curated.pair, given):
             self._verified(curated.pair, question, answer, exact=True)
             return None
-        ranked = self._ranked(query, 3)
-        if not ranked or ranked[0][1] < self.s.clarify_below:
+        ranked = [(p, score) for p, score in self._ranked(query, 4) if not self._given(p, given)][:3]
+        if ranked and ranked[0][1] < self.s.clarify_below:
             self._clarify([p for p, _ in ranked], answer)
             return None
-        if answer.language == "vi":  # the model writes English: a Vietnamese visitor gets the verified answer
+        if answer.language == "vi" and ranked:  # the model writes English: Vietnamese visitors get verified text
             self._verified(ranked[0][0], question, answer, exact=False)
             return None
         # the earlier turns go into the prompt only when the question leans on them
         turns = fit_history(history, self.s.max_history_tokens, self.s.count_tokens) if query != question else ()
         return ground(question, self.s.retriever, tuple(turns))
+
+    def _given(self, pair: VerifiedPair, given: set[str]) -> bool:
+        return pair.answer in given or self.s.vietnamese.get(pair.answer, "\0") in given
 
     def _ranked(self, query: str, k: int) -> list[tuple[VerifiedPair, float]]:
         ranker = self.s.retriever.answers
@@ -253,7 +258,9 @@ class Kiosk:
         text, fell_back = readable(result.text, grounded.context)
         # A verdict the model gives is not verified; a number or name its sources do not hold is not trusted.
         text = guard.without_verdict(text)
-        evidence = " ".join([*grounded.context.sentences, grounded.question])
+        evidence = " ".join(
+            [*grounded.context.sentences, *(p.text for p in grounded.context.passages), grounded.question]
+        )
         if guard.missing_facts(text, evidence):
             text, fell_back = next(iter(grounded.context.sentences), text), True
         answer.answer = guard.without_verdict(text)

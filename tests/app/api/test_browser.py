@@ -258,7 +258,6 @@ def test_off_topic_suggestions_in_a_vietnamese_museum(tmp_path: Path, page):
         _assert_off_topic_reply_in_vietnamese(page)
 
 
-@pytest.mark.xfail(strict=True, reason="the answering side (issue #17, lead's branch) replies in the asked language")
 def test_off_topic_suggestions_in_the_visitors_language_in_an_english_museum(tmp_path: Path, page):
     with LiveServer(tmp_path, FakeGenerator()) as server:
         page.goto(server.url + "/")

@@ -54,7 +54,10 @@ def test_answer_vectors_are_cached_on_disk_and_a_broken_cache_is_recomputed(embe
     embedder.cache_dir = None
 
 
-def test_a_verified_answer_is_found_by_meaning_when_no_word_is_shared(embedder):
+def test_a_verified_answer_is_found_by_meaning_when_no_word_is_shared(embedder, monkeypatch):
+    from app.kiosk.verified import AnswerRanker
+
+    monkeypatch.setattr(AnswerRanker, "QUESTION_WEIGHT", 0.0)  # the answers' own words against their meaning
     passages = [Passage("kb-1", "museum", "Life", "Death", DEATH + " " + DECLARATION, "", "CC BY-SA 4.0")]
     pairs = [VerifiedPair("How old was Ho Chi Minh when he died?", DEATH, ("kb-1",)),
              VerifiedPair("Who read the declaration of independence?", DECLARATION, ("kb-1",))]  # fmt: skip
