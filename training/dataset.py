@@ -19,7 +19,7 @@ from app.artifacts import ArtifactError
 from app.kiosk.corpus import Passage, load_corpus
 from app.kiosk.faq import read_entries
 from app.text import sent_tokenize
-from training import qa
+from training import multilingual, qa
 from training.documents import CORPUS
 
 FAQ_PATH = Path("data/faq.yaml")
@@ -118,7 +118,19 @@ def validate(topic: str | None = None) -> list[Defect]:
         museum, museum_pairs = museum_defects()
         defects += museum
         everything += museum_pairs
-    return defects + duplicate_defects(everything)
+    defects += duplicate_defects(everything)
+    return defects + multilingual_defects(topic, everything)
+
+
+def multilingual_defects(topic: str | None, pairs: list[qa.QAPair]) -> list[Defect]:
+    """Every verified answer has its phrasings (English styles, Vietnamese, French) and its Vietnamese version, whose
+    numbers and Vietnamese names agree with the English (`training.multilingual`)."""
+    answers = {p.answer for p in pairs if p.topic != "museum" and (topic is None or p.topic == topic)}
+    try:
+        found = multilingual.check(topic, answers, {qa.question_key(p.question) for p in pairs})
+    except qa.QAFileError as exc:
+        return [Defect(str(multilingual.PHRASINGS_DIR), 0, str(exc))]
+    return [Defect(file, row, problem) for file, row, problem in found]
 
 
 def museum_defects() -> tuple[list[Defect], list[qa.QAPair]]:

@@ -5,8 +5,9 @@
 A fifth of the phrasings (`data/qa/phrasings/`, by a hash of their text) are held out; the curated matcher and
 the answer ranker are built as served from everything else (verified pairs, the other phrasings, the served
 sentence encoder). For each held-out phrasing: is the curated match right, and is the ranker's first answer
-right (it states at least half the key facts of the phrasing's own answer, as the evaluation scores answers). A wrong answer costs `--wrong-cost` clarifications (the museum's rule: a wrong statement about him is
-worse than a question back); the clarify threshold with the lowest cost is written to
+right (it states at least half the key facts of the phrasing's own answer, as the evaluation scores answers).
+A wrong answer costs `--wrong-cost` clarifications (the museum's rule: a wrong statement about him is worse
+than a question back); the clarify threshold with the lowest cost is written to
 `reports/thresholds.md`, to be set as `KIOSK_CLARIFY_THRESHOLD`. The fresh evaluation set is never read.
 """
 
