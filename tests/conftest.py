@@ -21,7 +21,7 @@ class FakeGenerator:
 
     name = "fake"
 
-    def __init__(self, text: str = "Ho Chi Minh was born on 19 May 1890 in Kim Liên.", delay_s: float = 0.0,
+    def __init__(self, text: str = "Ho Chi Minh was a teacher and a writer.", delay_s: float = 0.0,
                  error: Exception | None = None) -> None:  # fmt: skip
         self.text = text
         self.delay_s = delay_s

@@ -24,11 +24,14 @@ def build_retriever(corpus: Path, verified_files: list[Path], embedder: Embedder
     return Retriever(passages, read_verified([p for p in verified_files if p.exists()]), embedder=embedder)
 
 
-def ground(question: str, retriever: Retriever | None, history: tuple[Turn, ...] = ()) -> Grounded:
-    """Retrieve for the question (with the previous question, so that follow-ups find their subject)."""
+def ground(
+    question: str, retriever: Retriever | None, history: tuple[Turn, ...] = (), follow_up: bool = True
+) -> Grounded:
+    """Retrieve for the question (with the previous one when it is a follow-up, so that it finds its subject);
+    the earlier turns go into the prompt either way."""
     if retriever is None:
         return Grounded(build_prompt(question, "", history), Context([], [], []), question)
-    query = " ".join([t.question for t in history[-1:]] + [question])
+    query = " ".join([t.question for t in history[-1:] if follow_up] + [question])
     context = retriever.context(query)
     return Grounded(build_prompt(question, context.text, history), context, question)
 

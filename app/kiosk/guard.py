@@ -52,7 +52,8 @@ _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 def strip_markup(question: str) -> str:
     """The question without prompt markup: what a visitor means, never a turn or a source the model obeys."""
-    return " ".join(_MARKUP.sub(" ", question).split())
+    cleaned = _MARKUP.sub(" ", question)
+    return question if cleaned == question else " ".join(cleaned.split())
 
 
 def injected(question: str) -> bool:

@@ -172,9 +172,9 @@ class Kiosk:
         if answer.language == "vi" and ranked:  # the model writes English: Vietnamese visitors get verified text
             self._verified(ranked[0][0], question, answer, exact=False)
             return None
-        # the earlier turns go into the prompt only when the question leans on them
-        turns = fit_history(history, self.s.max_history_tokens, self.s.count_tokens) if query != question else ()
-        return ground(question, self.s.retriever, tuple(turns))
+        # retrieval looks at the turn before only when the question leans on it: a new subject stands alone
+        turns = fit_history(history, self.s.max_history_tokens, self.s.count_tokens)
+        return ground(question, self.s.retriever, tuple(turns), follow_up=query != question)
 
     def _given(self, pair: VerifiedPair, given: set[str]) -> bool:
         return pair.answer in given or self.s.vietnamese.get(pair.answer, "\0") in given

@@ -8,7 +8,7 @@ import typing
 from pathlib import Path
 
 import pytest
-from app.gate import RelevanceGate
+from app.kiosk.gate import RelevanceGate
 
 from app.kiosk.language import LANGUAGES, detect
 from app.settings import Settings

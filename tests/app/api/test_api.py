@@ -38,6 +38,7 @@ def test_curated_answer_for_a_verified_question(client, fake):
 
 
 def test_generated_answer_for_a_new_related_question(client, fake):
+    fake.text = "Ho Chi Minh loved the sea."  # every name in it stands in the question
     body = client.post("/api/v1/ask", json={"question": NOVEL_RELATED}).json()
     assert body["route"] == "generated", body
     assert body["answer"] == fake.text and fake.calls == 1
@@ -45,6 +46,12 @@ def test_generated_answer_for_a_new_related_question(client, fake):
     assert len(body["request_id"]) == 32 and len(body["session_id"]) == 32
     # the retrieved sentences in the prompt are what the copy bias may copy (app.generation.copying)
     assert fake.last_copy_from and all(s in fake.last_prompt for s in fake.last_copy_from)
+
+
+def test_a_generated_fact_the_sources_do_not_hold_is_replaced_by_a_source_sentence(client, fake):
+    fake.text = "Ho Chi Minh sailed with the fishermen of Vladivostok in 1899."  # in no source, nor the question
+    body = client.post("/api/v1/ask", json={"question": NOVEL_RELATED}).json()
+    assert body["route"] == "generated" and "Vladivostok" not in body["answer"] and "1899" not in body["answer"]
 
 
 def test_an_unfinished_generated_answer_is_replaced_by_the_best_retrieved_sentence(client, fake):
@@ -265,3 +272,18 @@ def test_openapi_documents_every_endpoint(client):
                  "/readyz", "/metrics"):  # fmt: skip
         assert path in paths
     assert paths["/api/v1/ask"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+
+
+def test_a_vietnamese_question_is_answered_in_vietnamese_with_sources(client, fake):
+    body = client.post("/api/v1/ask", json={"question": "Bác Hồ sinh ở đâu?"}).json()
+    assert body["language"] == "vi" and body["route"] in ("curated", "clarify")
+    if body["route"] == "curated":
+        assert body["sources"] and fake.calls == 0  # a verified Vietnamese answer, never an English paragraph
+    off = client.post("/api/v1/ask", json={"question": "quán phở nào ngon nhất quận 1", "language": "vi"}).json()
+    assert off["route"] == "off_topic" and off["language"] == "vi" and off["answer"].startswith("Tôi chỉ")
+
+
+def test_not_sure_is_its_own_route_with_the_closest_questions(tmp_path, fake):
+    with make_client(tmp_path, fake, clarify_threshold=1.0) as c:
+        body = c.post("/api/v1/ask", json={"question": NOVEL_RELATED}).json()
+    assert body["route"] == "clarify" and 1 <= len(body["suggestions"]) <= 3 and fake.calls == 0
