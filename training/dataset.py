@@ -125,6 +125,8 @@ def validate(topic: str | None = None) -> list[Defect]:
 def multilingual_defects(topic: str | None, pairs: list[qa.QAPair]) -> list[Defect]:
     """Every verified answer has its phrasings (English styles, Vietnamese, French) and its Vietnamese version, whose
     numbers and Vietnamese names agree with the English (`training.multilingual`)."""
+    if not multilingual.phrasing_files() and not multilingual.vi_files():
+        return []  # a collection without them (the tests' small ones) has nothing to check
     answers = {p.answer for p in pairs if p.topic != "museum" and (topic is None or p.topic == topic)}
     try:
         found = multilingual.check(topic, answers, {qa.question_key(p.question) for p in pairs})

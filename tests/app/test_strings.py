@@ -8,8 +8,8 @@ import typing
 from pathlib import Path
 
 import pytest
-from app.kiosk.gate import RelevanceGate
 
+from app.kiosk.gate import RelevanceGate
 from app.kiosk.language import LANGUAGES, detect
 from app.settings import Settings
 from app.strings import PAGE_LANGUAGES, STRINGS, SUGGESTIONS
