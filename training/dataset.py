@@ -18,6 +18,7 @@ from pathlib import Path
 from app.artifacts import ArtifactError
 from app.kiosk.corpus import Passage, load_corpus
 from app.kiosk.faq import read_entries
+from app.kiosk.guard import missing_facts
 from app.text import sent_tokenize
 from training import multilingual, qa
 from training.documents import CORPUS
@@ -56,7 +57,7 @@ def check_pair(pair: qa.QAPair, passages: dict[str, Passage], topics: Iterable[s
     if unknown:
         reasons.append(f"unknown source id(s) {' '.join(unknown)}")
     elif pair.source_ids and pair.answer:
-        missing = qa.missing_facts(pair.answer, " ".join(passages[s].text for s in pair.source_ids))
+        missing = missing_facts(pair.answer, " ".join(passages[s].text for s in pair.source_ids))
         if missing:
             reasons.append(f"not in the cited passages: {', '.join(dict.fromkeys(missing))}")
     return reasons

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from app.kiosk.guard import facts
 from app.prompt import ends_cleanly
 from app.text import fold
-from training.qa import facts
 
 
 def key_facts(reference: str) -> list[str]:

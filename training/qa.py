@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.artifacts import atomic_write_text
-from app.text import fold, fold_words, sent_tokenize
+from app.text import fold_words
 
 COLUMNS = ["question", "answer", "topic", "source_ids"]
 QA_DIR = Path("data/qa")
@@ -25,8 +24,6 @@ MAX_QUESTION_CHARS = 500
 MAX_ANSWER_WORDS = 50
 MAX_ANSWER_SENTENCES = 2
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 
 @dataclass(frozen=True)
@@ -81,31 +78,6 @@ def source_files(topic: str | None = None) -> list[Path]:
 
 def load_source_pairs() -> list[QAPair]:
     return [p for f in source_files() for p in read_pairs(f)]
-
-
-def _norm_number(n: str) -> str:
-    return n.replace(",", "")
-
-
-def facts(answer: str) -> tuple[list[str], list[str]]:
-    """The numbers, and the capitalised words that do not open a sentence, of an answer."""
-    numbers = [_norm_number(n) for n in _NUMBER.findall(answer)]
-    names: list[str] = []
-    for sentence in sent_tokenize(answer):
-        for i, word in enumerate(_WORD.findall(sentence)):
-            if i > 0 and word[0].isupper() and word != "I":
-                names.append(re.sub(r"['’]s$", "", word).strip("-'’"))
-    return numbers, names
-
-
-def missing_facts(answer: str, passage_text: str) -> list[str]:
-    """Facts of `answer` that `passage_text` does not contain (case- and accent-folded)."""
-    haystack = fold(passage_text)
-    digits = _norm_number(haystack)
-    numbers, names = facts(answer)
-    missing = [n for n in numbers if not re.search(rf"(?<![\d]){re.escape(n)}(?![\d])", digits)]
-    missing += [w for w in names if not re.search(rf"(?<!\w){re.escape(fold(w))}(?!\w)", haystack)]
-    return missing
 
 
 def question_key(question: str) -> str:
