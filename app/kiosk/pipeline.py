@@ -156,8 +156,8 @@ class Kiosk:
             answer.suggestions = suggestions(answer.language)[:3]
             return None
         query = self._resolved(question, previous)
-        if guard.loaded(question):
-            self._neutral(question, query, answer)
+        if kind := guard.loaded(question):
+            self._neutral(kind, query, answer)
             return None
         # a follow-up asks for something new: the answer just given is never the answer again
         given = {previous.answer} if previous else set()
@@ -175,6 +175,9 @@ class Kiosk:
         # retrieval looks at the turn before only when the question leans on it: a new subject stands alone
         turns = fit_history(history, self.s.max_history_tokens, self.s.count_tokens)
         return ground(question, self.s.retriever, tuple(turns), follow_up=query != question)
+
+    def _sources(self, pair: VerifiedPair) -> list[Passage]:
+        return [self.s.passages[i] for i in pair.source_ids if i in self.s.passages]
 
     def _given(self, pair: VerifiedPair, given: set[str]) -> bool:
         return pair.answer in given or self.s.vietnamese.get(pair.answer, "\0") in given
@@ -215,7 +218,7 @@ class Kiosk:
         if not guard.verdict_allowed(question, verified=exact):
             text = guard.without_verdict(text)
         answer.answer, answer.route = text, "curated"
-        answer.sources = [self.s.passages[i] for i in pair.source_ids if i in self.s.passages]
+        answer.sources = self._sources(pair)
 
     def _clarify(self, closest: list[VerifiedPair], answer: Answer) -> None:
         """Not sure: say so in one sentence and offer the closest verified questions, in the visitor's language."""
@@ -223,19 +226,17 @@ class Kiosk:
         offered = [self.s.examples.get(p.answer, {}) for p in closest]
         answer.suggestions = [e.get(answer.language) or e.get("en", "") for e in offered if e][:3]
 
-    def _neutral(self, question: str, query: str, answer: Answer) -> None:
+    def _neutral(self, kind: guard.LoadedKind, query: str, answer: Answer) -> None:
         """A value judgement or an insinuation: no verdict; what the sources document, and that views differ."""
-        kind = guard.loaded(question)
         opener = strings(answer.language)["judgement" if kind == "judgement" else "not_in_sources"]
-        ranked = self._ranked(query, 1)
-        if kind == "judgement":  # the museum's own account of the debate about him
-            ranked = self._ranked("historians debate criticism legacy views differ", 1)
+        # for a judgement, the museum's own account of the debate about him; else what it documents on the subject
+        ranked = self._ranked("historians debate criticism legacy views differ" if kind == "judgement" else query, 1)
         answer.route, answer.answer = "neutral", opener
         if ranked and ranked[0][1] >= self.s.clarify_below:
             pair = ranked[0][0]
             text = self.s.vietnamese.get(pair.answer, pair.answer) if answer.language == "vi" else pair.answer
             answer.answer = f"{opener} {guard.without_verdict(text)}"
-            answer.sources = [self.s.passages[i] for i in pair.source_ids if i in self.s.passages]
+            answer.sources = self._sources(pair)
 
     async def _generate(self, grounded: Grounded, answer: Answer, on_text: Callable[[str], None] | None,
                         deadline: float, max_new_tokens: int) -> None:  # fmt: skip
@@ -256,8 +257,7 @@ class Kiosk:
             answer.answer, answer.finish = result.text, "length"  # the client asked for this few tokens
             return
         text, fell_back = readable(result.text, grounded.context)
-        # A verdict the model gives is not verified; a number or name its sources do not hold is not trusted.
-        text = guard.without_verdict(text)
+        # A number or name its sources do not hold is not trusted; a verdict the model gives is not verified.
         evidence = " ".join(
             [*grounded.context.sentences, *(p.text for p in grounded.context.passages), grounded.question]
         )

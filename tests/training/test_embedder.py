@@ -23,15 +23,6 @@ SHIPPED = ROOT / "models/embedder/minilm-hcm"
 
 
 @pytest.fixture(scope="module")
-def small_csv(tmp_path_factory) -> Path:
-    """16 training pairs (12 answers): several questions share an answer, as in the real split."""
-    path = tmp_path_factory.mktemp("qa") / "train.csv"
-    lines = (ROOT / "data/qa/train.csv").read_text(encoding="utf-8").splitlines()
-    path.write_text("\n".join(lines[:17]) + "\n", encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
 def trained(small_csv, tmp_path_factory) -> tuple[EmbedderConfig, dict]:
     """Two optimiser steps, no warm-up (the loop itself is proved in test_embedder_training): enough for an artefact."""
     out = tmp_path_factory.mktemp("out") / "encoder"

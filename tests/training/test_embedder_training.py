@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from app.kiosk.embeddings import PACKAGED_MINILM, Embedder
@@ -16,17 +15,8 @@ from training.embedder_training import EmbedderConfig, InBatchContrastive, PairC
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def tiny_csv(tmp_path_factory) -> Path:
-    """16 training pairs, 12 answers: several questions share an answer, as in the real split."""
-    path = tmp_path_factory.mktemp("qa") / "train.csv"
-    lines = (ROOT / "data/qa/train.csv").read_text(encoding="utf-8").splitlines()
-    path.write_text("\n".join(lines[:17]) + "\n", encoding="utf-8")
-    return path
-
-
-def test_a_shared_answer_is_one_candidate_not_a_negative(tiny_csv):
-    pairs = read_pairs(tiny_csv)
+def test_a_shared_answer_is_one_candidate_not_a_negative(small_csv):
+    pairs = read_pairs(small_csv)
     a, b = next((i, j) for i in range(16) for j in range(i + 1, 16) if pairs.target[i] == pairs.target[j])
     other = next(k for k in range(16) if pairs.target[k] != pairs.target[a])
     batch = PairCollator(pairs)([a, other, b])
@@ -52,9 +42,9 @@ def _loss_and_top1(embedder: Embedder, pairs: Pairs, scale: float) -> tuple[floa
     return float(loss), float(np.mean(nearest == np.array(pairs.target)))
 
 
-def test_training_lowers_the_loss_and_ranks_each_questions_answer_first(tiny_csv):
-    pairs = read_pairs(tiny_csv)
-    config = EmbedderConfig(train_csv=tiny_csv, epochs=4, batch_size=8, learning_rate=1e-3)
+def test_training_lowers_the_loss_and_ranks_each_questions_answer_first(small_csv):
+    pairs = read_pairs(small_csv)
+    config = EmbedderConfig(train_csv=small_csv, epochs=4, batch_size=8, learning_rate=1e-3)
     loss_before, top1_before = _loss_and_top1(Embedder(PACKAGED_MINILM), pairs, config.scale)
     tuned, losses = fit(config, pairs, list(range(16)))
     loss_after, top1_after = _loss_and_top1(tuned, pairs, config.scale)
