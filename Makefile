@@ -29,6 +29,7 @@ serve: $(STAMP)
 
 test: $(STAMP) browser
 	$(PY) -m ruff check app training tests benchmarks
+	$(PY) -m ruff format --check app training tests benchmarks
 	$(PY) -m mypy app training
 	$(PY) -m training.dataset validate
 	$(PY) -m pytest

@@ -31,11 +31,16 @@ def server_config(app: Any, settings: Settings) -> uvicorn.Config:
     which would let any local client pick its own address (and start a fresh rate limit): forwarded headers
     count only from the proxies named in KIOSK_TRUSTED_PROXIES."""
     return uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level,
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
         access_log=False,  # access logs would carry visitors' addresses
-        timeout_graceful_shutdown=int(settings.request_timeout_s) + 5, lifespan="on",
-        proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies or "",
-    )  # fmt: skip
+        timeout_graceful_shutdown=int(settings.request_timeout_s) + 5,
+        lifespan="on",
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or "",
+    )
 
 
 def main() -> int:

@@ -45,8 +45,9 @@ def estimate_tokens(text: str) -> int:
     return max(math.ceil(len(text.split()) * 4 / 3), math.ceil(len(text) / 4))
 
 
-def fit_history(history: Sequence[Turn], max_tokens: int,
-                count: Callable[[str], int] = estimate_tokens) -> tuple[Turn, ...]:  # fmt: skip
+def fit_history(
+    history: Sequence[Turn], max_tokens: int, count: Callable[[str], int] = estimate_tokens
+) -> tuple[Turn, ...]:
     """The latest turns whose prompt lines fit in `max_tokens`, oldest dropped first; a turn is whole or left out.
 
     The prompt is the question, a bounded context and this history: capping it bounds the prompt, so one

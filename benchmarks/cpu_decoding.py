@@ -105,8 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     generator = LocalGenerator.load(config)
     if generator.decoder is generator.fallback:
         raise SystemExit("the CPU decoding loop does not support this model")
-    results: dict[str, object] = {"card": "cpu", "date": datetime.date.today().isoformat(), "cpu_cores": os.cpu_count(),
-                                  "prompt_tokens": len(generator.tokenizer(PROMPT)["input_ids"])}  # fmt: skip
+    results: dict[str, object] = {
+        "card": "cpu",
+        "date": datetime.date.today().isoformat(),
+        "cpu_cores": os.cpu_count(),
+        "prompt_tokens": len(generator.tokenizer(PROMPT)["input_ids"]),
+    }
     if args.drafts:
         del results["prompt_tokens"]
         results |= drafting(generator, [int(k) for k in args.drafts.split(",")], args.questions)

@@ -12,10 +12,19 @@ from pathlib import Path
 import torch
 
 FALCON_7B = dict(
-    vocab_size=65024, hidden_size=4544, num_hidden_layers=32, num_attention_heads=71, multi_query=True,
-    parallel_attn=True, new_decoder_architecture=False, bias=False, alibi=False, layer_norm_epsilon=1e-5,
-    bos_token_id=11, eos_token_id=11,
-)  # fmt: skip
+    vocab_size=65024,
+    hidden_size=4544,
+    num_hidden_layers=32,
+    num_attention_heads=71,
+    multi_query=True,
+    parallel_attn=True,
+    new_decoder_architecture=False,
+    bias=False,
+    alibi=False,
+    layer_norm_epsilon=1e-5,
+    bos_token_id=11,
+    eos_token_id=11,
+)
 TINY = {**FALCON_7B, "hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4}
 FALCON_TARGETS = ("query_key_value", "dense_h_to_4h", "dense_4h_to_h")
 

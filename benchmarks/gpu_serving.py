@@ -63,8 +63,14 @@ def prompt_text(tokenizer: Any, n: int) -> str:
 def timed_generate(model: Any, ids: torch.Tensor, new: int) -> float:
     sync()
     start = time.perf_counter()
-    model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=new, min_new_tokens=new,
-                   do_sample=False, pad_token_id=0)  # fmt: skip
+    model.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=new,
+        min_new_tokens=new,
+        do_sample=False,
+        pad_token_id=0,
+    )
     sync()
     return time.perf_counter() - start
 
@@ -229,8 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     card = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     t = time.perf_counter()
     model_dir = make_model_dir(args.workdir / "model", args.tokenizer, TINY if args.tiny else None)
-    results: dict[str, Any] = {"card": card, "date": datetime.date.today().isoformat(),
-                               "model_written_s": round(time.perf_counter() - t, 1)}  # fmt: skip
+    results: dict[str, Any] = {
+        "card": card,
+        "date": datetime.date.today().isoformat(),
+        "model_written_s": round(time.perf_counter() - t, 1),
+    }
     cuda = torch.cuda.is_available()
     t = time.perf_counter()
     model, tokenizer = load_adapted(model_dir, args.workdir, results)
@@ -238,23 +247,26 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_a:
         results["a_report_way"] = seed_way(model, tokenizer, args.runs)
     print(json.dumps(results, indent=1), flush=True)
-    results["b_project_way"] = serving_path(model, tokenizer, args.runs, int4_kernel=args.int4,
-                                            gpu_loop=not args.generate)  # fmt: skip
+    results["b_project_way"] = serving_path(
+        model, tokenizer, args.runs, int4_kernel=args.int4, gpu_loop=not args.generate
+    )
     print(json.dumps(results, indent=1), flush=True)
     if cuda and args.compare:
         del model
         torch.cuda.empty_cache()
         model, tokenizer = load_adapted(model_dir, args.workdir, {})
         other = "b_nf4_merge" if args.int4 else "b_int4_kernel"
-        results[other] = serving_path(model, tokenizer, max(3, args.runs // 3), int4_kernel=not args.int4,
-                                      gpu_loop=not args.generate)  # fmt: skip
+        results[other] = serving_path(
+            model, tokenizer, max(3, args.runs // 3), int4_kernel=not args.int4, gpu_loop=not args.generate
+        )
     if cuda and args.compare_loop:
         del model
         torch.cuda.empty_cache()
         model, tokenizer = load_adapted(model_dir, args.workdir, {})
         other = "b_gpu_loop" if args.generate else "b_transformers_generate"
-        results[other] = serving_path(model, tokenizer, max(3, args.runs // 3), int4_kernel=args.int4,
-                                      gpu_loop=args.generate)  # fmt: skip
+        results[other] = serving_path(
+            model, tokenizer, max(3, args.runs // 3), int4_kernel=args.int4, gpu_loop=args.generate
+        )
     if "a_report_way" in results:
         a, b = results["a_report_way"], results["b_project_way"]
         results["speedup_per_token"] = round(a["ms_per_token"] / b["ms_per_token"], 2)

@@ -31,12 +31,19 @@ from training.finetune import build_trainer, prepare_model
 from training.finetune_config import FinetuneConfig
 
 RECIPES: dict[str, dict[str, Any]] = {
-    "report": dict(batch_size=4, grad_accum=4, pad_to_max_length=True, gradient_checkpointing=True,
-                   input_require_grads=True, answer_only_logits=False, group_by_length=False,
-                   optim="paged_adamw_32bit"),
+    "report": dict(
+        batch_size=4,
+        grad_accum=4,
+        pad_to_max_length=True,
+        gradient_checkpointing=True,
+        input_require_grads=True,
+        answer_only_logits=False,
+        group_by_length=False,
+        optim="paged_adamw_32bit",
+    ),
     "project": {},  # training/configs/falcon-7b-qlora.yaml as it is: the report's batches and optimiser
     "project_fast": dict(batch_size=16, grad_accum=1, optim="adamw_torch_fused"),  # = falcon-7b-qlora-fast.yaml
-}  # fmt: skip
+}
 
 
 def run(config: FinetuneConfig) -> dict[str, Any]:
@@ -76,14 +83,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/falcon-train-bench"))
     parser.add_argument("--freeze-layers", type=float, help="override (a tiny model has fewer than 16 layers)")
     args = parser.parse_args(argv)
-    base = load_config(FinetuneConfig, args.config, base_model=str(args.model_dir), max_steps=args.steps,
-                       freeze_layers=args.freeze_layers)  # fmt: skip
+    base = load_config(
+        FinetuneConfig,
+        args.config,
+        base_model=str(args.model_dir),
+        max_steps=args.steps,
+        freeze_layers=args.freeze_layers,
+    )
     card = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     results: dict[str, Any] = {"card": card, "date": datetime.date.today().isoformat(), "steps": args.steps}
     for name, overrides in RECIPES.items():
-        config = dataclasses.replace(base, eval_steps=10 * args.steps, save_total_limit=1,
-                                     output_dir=args.workdir / name, out_dir=args.workdir / f"{name}-adapter",
-                                     **overrides)  # fmt: skip
+        config = dataclasses.replace(
+            base,
+            eval_steps=10 * args.steps,
+            save_total_limit=1,
+            output_dir=args.workdir / name,
+            out_dir=args.workdir / f"{name}-adapter",
+            **overrides,
+        )
         results[name] = run(config)
         print(name, json.dumps(results[name]), flush=True)
     r = results["report"]

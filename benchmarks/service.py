@@ -64,8 +64,13 @@ async def concurrent_clients(url: str, questions: list[str]) -> list[int]:
 def main() -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PORT": str(port), "KIOSK_RATE_LIMIT_PER_MINUTE": "100000", "KIOSK_MAX_NEW_TOKENS": "48",
-           "KIOSK_DB_PATH": str(Path(tempfile.mkdtemp()) / "bench.sqlite3")}  # fmt: skip
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "KIOSK_RATE_LIMIT_PER_MINUTE": "100000",
+        "KIOSK_MAX_NEW_TOKENS": "48",
+        "KIOSK_DB_PATH": str(Path(tempfile.mkdtemp()) / "bench.sqlite3"),
+    }
     start = time.monotonic()
     server = subprocess.Popen(
         [sys.executable, "-m", "app"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
@@ -81,9 +86,11 @@ def main() -> int:
                 raise SystemExit("the server did not start")
             time.sleep(0.1)
         results: dict[str, object] = {
-            "card": "cpu", "date": datetime.date.today().isoformat(), "cpu_cores": os.cpu_count(),
+            "card": "cpu",
+            "date": datetime.date.today().isoformat(),
+            "cpu_cores": os.cpu_count(),
             "ready_s": round(time.monotonic() - start, 1),
-        }  # fmt: skip
+        }
         test, train = qa.read_pairs(qa.TEST_CSV), qa.read_pairs(qa.TRAIN_CSV)
         with httpx.Client(base_url=url, timeout=120) as client:
             faq = route_latencies(client, [m.question for m in qa.read_pairs(qa.MUSEUM_CSV)], "faq")
@@ -93,12 +100,16 @@ def main() -> int:
             novel = [q for q, _ in read_questions(HARD_POSITIVES_CSV)][:60]
             generated = route_latencies(client, novel, "generated")
         results |= {
-            "faq_p95_ms": round(p(faq, 0.95) * 1000, 1), "faq_n": len(faq),
-            "curated_p95_ms": round(p(curated, 0.95) * 1000, 1), "curated_n": len(curated),
-            "off_topic_p95_ms": round(p(off, 0.95) * 1000, 1), "off_topic_n": len(off),
+            "faq_p95_ms": round(p(faq, 0.95) * 1000, 1),
+            "faq_n": len(faq),
+            "curated_p95_ms": round(p(curated, 0.95) * 1000, 1),
+            "curated_n": len(curated),
+            "off_topic_p95_ms": round(p(off, 0.95) * 1000, 1),
+            "off_topic_n": len(off),
             "generated_p50_s": round(statistics.median(generated), 2) if generated else None,
-            "generated_p95_s": round(p(generated, 0.95), 2) if generated else None, "generated_n": len(generated),
-        }  # fmt: skip
+            "generated_p95_s": round(p(generated, 0.95), 2) if generated else None,
+            "generated_n": len(generated),
+        }
         mixed = [t.question for t in test[:25]] + novel[:25]
         codes = asyncio.run(concurrent_clients(url, mixed))
         results["concurrent_50_status_codes"] = {str(c): codes.count(c) for c in sorted(set(codes))}

@@ -21,8 +21,12 @@ class FakeGenerator:
 
     name = "fake"
 
-    def __init__(self, text: str = "Ho Chi Minh was a teacher and a writer.", delay_s: float = 0.0,
-                 error: Exception | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        text: str = "Ho Chi Minh was a teacher and a writer.",
+        delay_s: float = 0.0,
+        error: Exception | None = None,
+    ) -> None:
         self.text = text
         self.delay_s = delay_s
         self.error = error

@@ -53,8 +53,9 @@ def _fold_encoder() -> list[Path]:
     return embedder.input_files(load_config(EmbedderConfig, ENCODER_YAML), ENCODER_YAML, folds=True)
 
 
-def _artefact(name: str, manifests: list[Path], expected: Callable[[], list[Path]], command: str,
-              known_stale: str = "") -> Any:  # fmt: skip
+def _artefact(
+    name: str, manifests: list[Path], expected: Callable[[], list[Path]], command: str, known_stale: str = ""
+) -> Any:
     """One shipped artefact; `known_stale` says why it is stale now (a strict xfail: a rebuild must remove it)."""
     marks = [pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"{known_stale}. Rebuild: {command}")]
     return pytest.param(manifests, expected, command, id=name, marks=marks if known_stale else [])
@@ -64,16 +65,34 @@ def _artefact(name: str, manifests: list[Path], expected: Callable[[], list[Path
 # comments (trials recorded), its values are still those in their manifests.
 _COMMENTS_ONLY = f"{ENCODER_YAML} changed after the build, in its comments only (c72af80, 69fb99a)"
 ARTEFACTS = [
-    _artefact("gate", [Path("models/classifier/manifest.json")], _gate,
-              "python -m training.classifier train && python -m training.classifier evaluate (make gate)"),
-    _artefact("adapter", [Path("models/adapters/smollm2-135m-hcm/adapter_manifest.json")], _adapter,
-              f"python -m training.finetune --config {ADAPTER_YAML} (make adapter, ~25 min on 2 cores)"),
-    _artefact("encoder", [Path("models/embedder/minilm-hcm/embedder.json")], _encoder,
-              f"python -m training.embedder train --config {ENCODER_YAML} (make embedder, ~6 min)", _COMMENTS_ONLY),
-    _artefact("fold-encoders", FOLDS, _fold_encoder,
-              f"python -m training.embedder folds --config {ENCODER_YAML} (make embedder-folds, ~35 min), then the "
-              "adapter, whose training contexts they rank (make adapter)", _COMMENTS_ONLY),
-]  # fmt: skip
+    _artefact(
+        "gate",
+        [Path("models/classifier/manifest.json")],
+        _gate,
+        "python -m training.classifier train && python -m training.classifier evaluate (make gate)",
+    ),
+    _artefact(
+        "adapter",
+        [Path("models/adapters/smollm2-135m-hcm/adapter_manifest.json")],
+        _adapter,
+        f"python -m training.finetune --config {ADAPTER_YAML} (make adapter, ~25 min on 2 cores)",
+    ),
+    _artefact(
+        "encoder",
+        [Path("models/embedder/minilm-hcm/embedder.json")],
+        _encoder,
+        f"python -m training.embedder train --config {ENCODER_YAML} (make embedder, ~6 min)",
+        _COMMENTS_ONLY,
+    ),
+    _artefact(
+        "fold-encoders",
+        FOLDS,
+        _fold_encoder,
+        f"python -m training.embedder folds --config {ENCODER_YAML} (make embedder-folds, ~35 min), then the "
+        "adapter, whose training contexts they rank (make adapter)",
+        _COMMENTS_ONLY,
+    ),
+]
 
 
 @pytest.mark.parametrize(("manifests", "expected", "command"), ARTEFACTS)

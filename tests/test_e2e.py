@@ -28,10 +28,21 @@ def _free_port() -> int:
 
 def _start(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[str], str]:
     port = _free_port()
-    environment = {**os.environ, "PORT": str(port), "KIOSK_DB_PATH": str(tmp_path / "kiosk.sqlite3"),
-                   "KIOSK_STAFF_API_KEY": "e2e-key", **env}  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=environment, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    environment = {
+        **os.environ,
+        "PORT": str(port),
+        "KIOSK_DB_PATH": str(tmp_path / "kiosk.sqlite3"),
+        "KIOSK_STAFF_API_KEY": "e2e-key",
+        **env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app"],
+        cwd=ROOT,
+        env=environment,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     return process, f"http://127.0.0.1:{port}"
 
 

@@ -12,6 +12,9 @@ def to_half(path: Path) -> None:
     from safetensors.torch import load_file, save_file
 
     tensors = load_file(path)
-    save_file({k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()}, path,
-              metadata={"format": "pt"})  # fmt: skip
+    save_file(
+        {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()},
+        path,
+        metadata={"format": "pt"},
+    )
     path.chmod(0o644)

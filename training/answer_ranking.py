@@ -39,8 +39,9 @@ def copying_first(retriever: Retriever, questions: list[str], answers: list[str]
     return score(answers, [h.answer if h else "" for h in first])
 
 
-def held_out_ranks(corpus: Path, pairs: Pairs, held: list[int], hints: list[VerifiedPair],
-                   embedder: Embedder | None) -> dict[str, float]:  # fmt: skip
+def held_out_ranks(
+    corpus: Path, pairs: Pairs, held: list[int], hints: list[VerifiedPair], embedder: Embedder | None
+) -> dict[str, float]:
     """How the held-out rows' answers rank with `hints` (which leave their questions out), and copying's key facts."""
     retriever = Retriever(load_corpus(corpus), hints, embedder=embedder)
     answers = [pairs.answers[pairs.target[i]] for i in held]

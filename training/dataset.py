@@ -217,8 +217,11 @@ def stats() -> str:
     lines = [f"corpus: {len(corpus)} passages, {sum(len(p.text.split()) for p in corpus)} words"]
     by_source = Counter(p.source for p in corpus)
     lines += [f"  {source}: {n} passages" for source, n in sorted(by_source.items())]
-    split_counts = {name: Counter(p.topic for p in qa.read_pairs(path)) for name, path in
-                    (("train", qa.TRAIN_CSV), ("test", qa.TEST_CSV)) if path.exists()}  # fmt: skip
+    split_counts = {
+        name: Counter(p.topic for p in qa.read_pairs(path))
+        for name, path in (("train", qa.TRAIN_CSV), ("test", qa.TEST_CSV))
+        if path.exists()
+    }
     lines.append(f"{'topic':<22}" + "".join(f"{name:>8}" for name in split_counts) + f"{'all':>8}")
     for topic in qa.TOPICS:
         counts = [c[topic] for c in split_counts.values()]

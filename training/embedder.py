@@ -48,8 +48,10 @@ def holdout(config: EmbedderConfig, fold: int) -> dict[str, dict[str, float]]:
     pairs = read_pairs(config.train_csv)
     kept, held, hints = fold_split(pairs, config.train_csv, config.folds, fold)
     tuned, _ = fit(config, pairs, kept)
-    return {name: held_out_ranks(config.corpus, pairs, held, hints, embedder)
-            for name, embedder in (("base", Embedder(config.base)), ("fine-tuned", tuned))}  # fmt: skip
+    return {
+        name: held_out_ranks(config.corpus, pairs, held, hints, embedder)
+        for name, embedder in (("base", Embedder(config.base)), ("fine-tuned", tuned))
+    }
 
 
 def input_files(config: EmbedderConfig, config_file: Path | None, folds: bool = False) -> list[Path]:
@@ -58,8 +60,15 @@ def input_files(config: EmbedderConfig, config_file: Path | None, folds: bool = 
     return [config.train_csv, *([config.corpus] if folds else []), *([config_file] if config_file else [])]
 
 
-def save(config: EmbedderConfig, embedder: Embedder, losses: list[float], out: Path, seconds: float,
-         inputs: list[Path], **extra: Any) -> dict[str, Any]:  # fmt: skip
+def save(
+    config: EmbedderConfig,
+    embedder: Embedder,
+    losses: list[float],
+    out: Path,
+    seconds: float,
+    inputs: list[Path],
+    **extra: Any,
+) -> dict[str, Any]:
     """Write the adapter (float16) and its manifest (with the hashes of `inputs`) into `out`, atomically."""
     tmp = staging_folder(out)
     embedder.model.save_pretrained(tmp)
@@ -97,8 +106,17 @@ def train_folds(config: EmbedderConfig, out: Path, config_file: Path | None = No
         kept, held, hints = fold_split(pairs, config.train_csv, config.folds, fold)
         tuned, losses = fit(config, pairs, kept)
         ranks = held_out_ranks(config.corpus, pairs, held, hints, tuned)
-        save(config, tuned, losses, out / f"fold-{fold}", time.monotonic() - start, inputs, holdout_fold=fold,
-             folds=config.folds, holdout=ranks)  # fmt: skip
+        save(
+            config,
+            tuned,
+            losses,
+            out / f"fold-{fold}",
+            time.monotonic() - start,
+            inputs,
+            holdout_fold=fold,
+            folds=config.folds,
+            holdout=ranks,
+        )
         results[f"fold-{fold}"] = ranks
         log.info("fold %d of %d: held-out top-1 %.3f (%d questions)", fold, config.folds, ranks["top1"], len(held))
     return results
@@ -111,8 +129,13 @@ def train(config: EmbedderConfig, config_file: Path | None = None) -> dict[str, 
     manifest = save(
         config, embedder, losses, config.out_dir, time.monotonic() - start, input_files(config, config_file)
     )
-    log.info("encoder adapter written to %s in %.0fs (loss %.3f -> %.3f)", config.out_dir,
-             manifest["train_seconds"], losses[0], losses[-1])  # fmt: skip
+    log.info(
+        "encoder adapter written to %s in %.0fs (loss %.3f -> %.3f)",
+        config.out_dir,
+        manifest["train_seconds"],
+        losses[0],
+        losses[-1],
+    )
     return manifest
 
 
@@ -121,8 +144,11 @@ def evaluate(config: EmbedderConfig, tuned: Path, report: Path) -> dict[str, dic
     test = qa.read_pairs(qa.TEST_CSV)
     questions, answers = [p.question for p in test], [p.answer for p in test]
     results = {}
-    for name, embedder in (("words only", None), ("base MiniLM", Embedder(config.base)),
-                           ("fine-tuned MiniLM", Embedder(str(tuned)))):  # fmt: skip
+    for name, embedder in (
+        ("words only", None),
+        ("base MiniLM", Embedder(config.base)),
+        ("fine-tuned MiniLM", Embedder(str(tuned))),
+    ):
         retriever = build_retriever(config.corpus, [config.train_csv], embedder)
         results[name] = top_k(answer_ranks(retriever, questions, answers))
         copied = copying_first(retriever, questions, answers)

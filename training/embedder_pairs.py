@@ -35,6 +35,7 @@ def fold_split(pairs: Pairs, train_csv: Path, folds: int, fold: int) -> tuple[li
     kept = [i for i, k in enumerate(fold_per_row) if k != fold]
     held = [i for i, k in enumerate(fold_per_row) if k == fold]
     left_out = {pairs.questions[i] for i in held}
-    hints = [h if h.question not in left_out else dataclasses.replace(h, question="")
-             for h in read_verified([train_csv])]  # fmt: skip
+    hints = [
+        h if h.question not in left_out else dataclasses.replace(h, question="") for h in read_verified([train_csv])
+    ]
     return kept, held, hints

@@ -114,13 +114,19 @@ def fit(config: EmbedderConfig, pairs: Pairs, rows: list[int]) -> tuple[Embedder
 
     set_seed(config.seed)  # the adapter's initial weights
     embedder = Embedder(config.base)
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=config.lora_targets)  # fmt: skip
-    model = InBatchContrastive(get_peft_model(embedder.model, lora), embedder.tokenizer, config.scale,
-                               config.max_length)  # fmt: skip
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.lora_targets,
+    )
+    model = InBatchContrastive(
+        get_peft_model(embedder.model, lora), embedder.tokenizer, config.scale, config.max_length
+    )
     with tempfile.TemporaryDirectory(prefix="embedder-") as scratch:
-        trainer = Trainer(model=model, args=training_args(config, scratch), train_dataset=rows,
-                          data_collator=PairCollator(pairs))  # fmt: skip
+        trainer = Trainer(
+            model=model, args=training_args(config, scratch), train_dataset=rows, data_collator=PairCollator(pairs)
+        )
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(_bar_only())
         trainer.train()

@@ -71,8 +71,9 @@ def _number(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, int | float) else "n/a"
 
 
-def write_eval_report(results: dict[str, tuple[Scores, list[str]]], pairs: list[qa.QAPair],
-                      config: FinetuneConfig, path: Path) -> None:  # fmt: skip
+def write_eval_report(
+    results: dict[str, tuple[Scores, list[str]]], pairs: list[qa.QAPair], config: FinetuneConfig, path: Path
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     losses = plot_losses(config.out_dir / "log_history.json", path.parent / "eval_loss_curves.png")
     bleu = plot_bleu_over_runs(path.parent / "runs.csv", path.parent / "eval_bleu_runs.png")
@@ -100,8 +101,10 @@ def write_eval_report(results: dict[str, tuple[Scores, list[str]]], pairs: list[
         "|---|---|---|---|---|---|---|",
     ]
     for name, (s, _) in results.items():
-        lines.append(f"| {name} | {s.mean_sentence_bleu:.3f} | {s.corpus_bleu:.3f} | {s.rouge_l:.3f} | "
-                     f"{s.key_fact_accuracy:.3f} | {s.clean_endings:.3f} | {s.fallbacks} / {s.n} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {s.mean_sentence_bleu:.3f} | {s.corpus_bleu:.3f} | {s.rouge_l:.3f} | "
+            f"{s.key_fact_accuracy:.3f} | {s.clean_endings:.3f} | {s.fallbacks} / {s.n} |"
+        )
     lines += [
         f"| student report, base (BLEU on argmax logits) | {REPORT_BLEU['base']:.3f} | | | | | |",
         f"| student report, fine-tuned (BLEU on argmax logits) | {REPORT_BLEU['fine-tuned']:.3f} | | | | | |",

@@ -60,8 +60,9 @@ def generate(generator: LocalGenerator, grounded: list[Grounded], max_new_tokens
     return answers
 
 
-def grounded_for(pairs: list[qa.QAPair], config: FinetuneConfig, retrieval: bool,
-                 split: str = "test") -> list[Grounded]:  # fmt: skip
+def grounded_for(
+    pairs: list[qa.QAPair], config: FinetuneConfig, retrieval: bool, split: str = "test"
+) -> list[Grounded]:
     """Test prompts built as serving builds them; retrieval hints come from the training pairs only.
 
     Validation prompts are the ones training built for those pairs (other folds' hints, the encoder of
@@ -69,8 +70,13 @@ def grounded_for(pairs: list[qa.QAPair], config: FinetuneConfig, retrieval: bool
     """
     if split == "validation":
         hint_pairs = qa.read_pairs(config.train_csv)
-        examples = make_examples(pairs, load_corpus(config.corpus), retrieval, hint_pairs=hint_pairs,
-                                 embedders=context_embedders(config) if retrieval else ())  # fmt: skip
+        examples = make_examples(
+            pairs,
+            load_corpus(config.corpus),
+            retrieval,
+            hint_pairs=hint_pairs,
+            embedders=context_embedders(config) if retrieval else (),
+        )
         return [Grounded(e.prompt, e.context) for e in examples]
     embedder = get_embedder(config.embedder) if retrieval and config.embedder else None
     retriever = build_retriever(config.corpus, [config.train_csv], embedder) if retrieval else None
@@ -98,16 +104,23 @@ def append_run(row: dict[str, Any], path: Path = RUNS_CSV) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, help="the adapter's preset (required except with --set fresh)")
-    parser.add_argument("--set", dest="eval_set", choices=["qa", "fresh"], default="qa",
-                        help="fresh: the fresh evaluation set (data/eval/), answered as served (KIOSK_* settings)")
+    parser.add_argument(
+        "--set",
+        dest="eval_set",
+        choices=["qa", "fresh"],
+        default="qa",
+        help="fresh: the fresh evaluation set (data/eval/), answered as served (KIOSK_* settings)",
+    )
     parser.add_argument("--limit", type=int, help="evaluate the first N test pairs only")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--variants", default="base+retrieval,adapter+retrieval,adapter-retrieval,base-retrieval")
     parser.add_argument("--report", type=Path, help="default: reports/eval.md (test), none for validation")
     parser.add_argument("--split", choices=["test", "validation"], default="test")
-    parser.add_argument("--copy-bias", default=str(COPY_BIAS),
-                        help="comma-separated values: each variant runs once per value "
-                             "(app.generation.copying)")  # fmt: skip
+    parser.add_argument(
+        "--copy-bias",
+        default=str(COPY_BIAS),
+        help="comma-separated values: each variant runs once per value (app.generation.copying)",
+    )
     parser.add_argument("--batch", type=int, default=8, help="questions answered together (1: as for a lone visitor)")
     parser.add_argument(
         "--draft-tokens",
@@ -148,14 +161,20 @@ def eval_pairs(config: FinetuneConfig, split: str, limit: int | None) -> list[qa
 
 
 def load_generator(config: FinetuneConfig, with_adapter: bool) -> LocalGenerator:
-    return LocalGenerator.load(GeneratorConfig(  # otherwise as served
-        base_model=config.base_model, adapter_dir=config.out_dir if with_adapter else None,
-        quantize_4bit=config.quantize_4bit, cpu_int8=True, base_cache_dir=Path("models/base"),
-    ))  # fmt: skip
+    return LocalGenerator.load(
+        GeneratorConfig(  # otherwise as served
+            base_model=config.base_model,
+            adapter_dir=config.out_dir if with_adapter else None,
+            quantize_4bit=config.quantize_4bit,
+            cpu_int8=True,
+            base_cache_dir=Path("models/base"),
+        )
+    )
 
 
-def answer_and_score(generator: LocalGenerator, grounded: list[Grounded], references: list[str],
-                     max_new_tokens: int, batch: int) -> tuple[Scores, list[str]]:  # fmt: skip
+def answer_and_score(
+    generator: LocalGenerator, grounded: list[Grounded], references: list[str], max_new_tokens: int, batch: int
+) -> tuple[Scores, list[str]]:
     generated = generate(generator, grounded, max_new_tokens, batch)
     # What a visitor reads: an unfinished answer is replaced by a retrieved sentence (app.kiosk.grounding.readable).
     served = [readable(text, g.context) for text, g in zip(generated, grounded, strict=True)]
@@ -163,19 +182,25 @@ def answer_and_score(generator: LocalGenerator, grounded: list[Grounded], refere
     return score(references, answers, fallbacks=sum(fell_back for _, fell_back in served)), answers
 
 
-def run_row(args: argparse.Namespace, config: FinetuneConfig, name: str, bias: float,
-            scores: Scores) -> dict[str, Any]:  # fmt: skip
+def run_row(args: argparse.Namespace, config: FinetuneConfig, name: str, bias: float, scores: Scores) -> dict[str, Any]:
     """One row of reports/runs.csv."""
-    return {"time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "config": str(args.config), "variant": name, "split": args.split, "copy_bias": bias,
-            "batch": args.batch, "draft_tokens": args.draft_tokens,
-            "base_model": config.base_model,
-            "data_sha256": sha256_files([config.train_csv, qa.TEST_CSV, config.corpus])[:16],
-            **asdict(scores)}  # fmt: skip
+    return {
+        "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "config": str(args.config),
+        "variant": name,
+        "split": args.split,
+        "copy_bias": bias,
+        "batch": args.batch,
+        "draft_tokens": args.draft_tokens,
+        "base_model": config.base_model,
+        "data_sha256": sha256_files([config.train_csv, qa.TEST_CSV, config.corpus])[:16],
+        **asdict(scores),
+    }
 
 
-def evaluate_runs(runs: list[tuple[str, float]], pairs: list[qa.QAPair], config: FinetuneConfig,
-                  args: argparse.Namespace) -> dict[str, tuple[Scores, list[str]]]:  # fmt: skip
+def evaluate_runs(
+    runs: list[tuple[str, float]], pairs: list[qa.QAPair], config: FinetuneConfig, args: argparse.Namespace
+) -> dict[str, tuple[Scores, list[str]]]:
     """Answer `pairs` once per run (generators and prompts built once each), score, and log each run."""
     references = [p.answer for p in pairs]
     results: dict[str, tuple[Scores, list[str]]] = {}
@@ -208,8 +233,9 @@ def evaluate_fresh(limit: int | None, report: Path) -> int:
     settings = Settings(request_timeout_s=600)  # a report, not a visitor: no answer is cut by the deadline
     services = load_services(settings)
     try:
-        result = fresh_report(services, load(), report, limit, base_model=settings.base_model,
-                              adapter=str(settings.adapter_dir))  # fmt: skip
+        result = fresh_report(
+            services, load(), report, limit, base_model=settings.base_model, adapter=str(settings.adapter_dir)
+        )
     finally:
         if services.worker is not None:
             services.worker.stop()

@@ -56,8 +56,9 @@ def prepare_model(config: FinetuneConfig) -> tuple[Any, Any]:
     if config.input_require_grads:
         model.enable_input_require_grads()
     model.config.use_cache = False
-    peft_config = lora_config(config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_targets,
-                              layers=range(frozen, n_layers))  # fmt: skip
+    peft_config = lora_config(
+        config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_targets, layers=range(frozen, n_layers)
+    )
     model = get_peft_model(model, peft_config)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("layers %d, frozen %d, trainable parameters %d", n_layers, frozen, trainable)
@@ -161,8 +162,13 @@ def build_trainer(config: FinetuneConfig, model: Any, tokenizer: Any) -> Any:
     train_set = TokenizedDataset(train_examples, tokenizer, config.max_length)
     eval_set = TokenizedDataset(eval_examples, tokenizer, config.max_length)
     lengths = train_set.lengths()
-    log.info("%d training and %d evaluation examples; %d tokens per epoch (mean %.0f)",
-             len(train_set), len(eval_set), sum(lengths), sum(lengths) / max(len(lengths), 1))  # fmt: skip
+    log.info(
+        "%d training and %d evaluation examples; %d tokens per epoch (mean %.0f)",
+        len(train_set),
+        len(eval_set),
+        sum(lengths),
+        sum(lengths) / max(len(lengths), 1),
+    )
     callback = EarlyStoppingCallback(config.early_stopping_patience, config.early_stopping_threshold)
     return trainer_class(config.answer_only_logits)(
         model=model,
@@ -174,8 +180,9 @@ def build_trainer(config: FinetuneConfig, model: Any, tokenizer: Any) -> Any:
     )
 
 
-def write_adapter(config: FinetuneConfig, trainer: Any, tokenizer: Any, seconds: float,
-                  config_file: Path | None = None) -> dict[str, Any]:  # fmt: skip
+def write_adapter(
+    config: FinetuneConfig, trainer: Any, tokenizer: Any, seconds: float, config_file: Path | None = None
+) -> dict[str, Any]:
     """Save the best adapter next to its final place, then swap it in whole."""
     out = config.out_dir
     tmp = staging_folder(out)
@@ -238,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-model", help="override the config's base_model (hub id or folder)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = load_config(FinetuneConfig, args.config, max_steps=args.max_steps, out_dir=args.out_dir,
-                         base_model=args.base_model)  # fmt: skip
+    config = load_config(
+        FinetuneConfig, args.config, max_steps=args.max_steps, out_dir=args.out_dir, base_model=args.base_model
+    )
     run(config, resume=args.resume, config_file=args.config)
     return 0
 

@@ -73,8 +73,9 @@ async def answer_all(kiosk: Kiosk, fresh: FreshSet, limit: int | None = None) ->
         a = await kiosk.ask(item.question)
         score = key_fact_score(item.key_facts, a.answer) if item.key_facts else None
         bad = confirms(item, a.answer)
-        outcomes.append(Outcome(item.id, item.language, f"loaded:{item.kind}", a.route, a.answer, score, bad,
-                                a.route in DECLINED))  # fmt: skip
+        outcomes.append(
+            Outcome(item.id, item.language, f"loaded:{item.kind}", a.route, a.answer, score, bad, a.route in DECLINED)
+        )
         log.info("answered %d", len(outcomes))
     return outcomes
 
@@ -127,24 +128,37 @@ def grouped(outcomes: list[Outcome]) -> dict[str, dict[str, float | int]]:
 
 
 def _markdown(summary: dict[str, Any], gate: dict[str, Any], outcomes: list[Outcome], meta: dict[str, Any]) -> str:
-    lines = [f"# Fresh evaluation set ({meta['date']})", "",
-             f"{meta['questions']} single questions, {meta['conversations']} conversations, {meta['loaded']} loaded "
-             f"questions and {meta['gate']} gate questions from `data/eval/` (written apart from the training "
-             "data; see its README), answered as served by the embedded default "
-             f"(`{meta['base_model']}` + `{meta['adapter']}`) in {meta['seconds']:.0f} s.", "",
-             "Key-fact accuracy: share of a question's key facts stated (a declined reply scores 0). "
-             "Answered-but-wrong: answered with fewer than half the key facts, a wrong yes/no verdict, or, for "
-             "loaded questions, a confirmation or followed injection. Declined: off-topic or not-sure reply.", "",
-             "| group | n | key-fact accuracy | answered but wrong | declined | not sure | wrong verdicts |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"# Fresh evaluation set ({meta['date']})",
+        "",
+        f"{meta['questions']} single questions, {meta['conversations']} conversations, {meta['loaded']} loaded "
+        f"questions and {meta['gate']} gate questions from `data/eval/` (written apart from the training "
+        "data; see its README), answered as served by the embedded default "
+        f"(`{meta['base_model']}` + `{meta['adapter']}`) in {meta['seconds']:.0f} s.",
+        "",
+        "Key-fact accuracy: share of a question's key facts stated (a declined reply scores 0). "
+        "Answered-but-wrong: answered with fewer than half the key facts, a wrong yes/no verdict, or, for "
+        "loaded questions, a confirmation or followed injection. Declined: off-topic or not-sure reply.",
+        "",
+        "| group | n | key-fact accuracy | answered but wrong | declined | not sure | wrong verdicts |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, s in summary.items():
-        lines.append(f"| {name} | {s['n']} | {s['key_fact_accuracy']} | {s['answered_but_wrong']} | {s['declined']} "
-                     f"| {s['not_sure']} | {s['wrong_verdicts']} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {s['n']} | {s['key_fact_accuracy']} | {s['answered_but_wrong']} | {s['declined']} "
+            f"| {s['not_sure']} | {s['wrong_verdicts']} |"
+        )
     lines += ["", f"## Gate (related F1 {gate['related_f1']})", "", "| language/kind | n | accepted |", "|---|---|---|"]
     lines += [f"| {k} | {gate['n'][k]} | {v} |" for k, v in gate["accepted"].items()]
     takes = gate["faq_takes"]
-    lines += ["", f"FAQ matcher takes on the gate questions (all wrong: none is about the visit): {len(takes)} "
-              f"{', '.join(takes[:20])}", "", "## Wrong answers (first 40)", ""]  # fmt: skip
+    lines += [
+        "",
+        f"FAQ matcher takes on the gate questions (all wrong: none is about the visit): {len(takes)} "
+        f"{', '.join(takes[:20])}",
+        "",
+        "## Wrong answers (first 40)",
+        "",
+    ]
     lines += [f"- `{o.id}` ({o.route}): {o.answer[:160]!r}" for o in outcomes if o.wrong][:40]
     return "\n".join(lines) + "\n"
 
@@ -175,9 +189,14 @@ def report(services: Services, fresh: FreshSet, out: Path, limit: int | None = N
     start = time.perf_counter()
     outcomes = asyncio.run(answer_all(Kiosk(services), fresh, limit))
     summary, gate = grouped(outcomes), gate_table(services, fresh)
-    meta.update(date=datetime.date.today().isoformat(), seconds=time.perf_counter() - start,
-                questions=len(fresh.questions[:limit]), conversations=len(fresh.conversations[:limit]),
-                loaded=len(fresh.loaded[:limit]), gate=len(fresh.gate))  # fmt: skip
+    meta.update(
+        date=datetime.date.today().isoformat(),
+        seconds=time.perf_counter() - start,
+        questions=len(fresh.questions[:limit]),
+        conversations=len(fresh.conversations[:limit]),
+        loaded=len(fresh.loaded[:limit]),
+        gate=len(fresh.gate),
+    )
     atomic_write_text(out, _markdown(summary, gate, outcomes, meta))
     payload = {"meta": meta, "summary": summary, "gate": gate, "outcomes": [asdict(o) for o in outcomes]}
     atomic_write_text(out.with_suffix(".json"), json.dumps(payload, ensure_ascii=False, indent=1))

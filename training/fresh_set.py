@@ -22,8 +22,18 @@ LOADED_KINDS = ("value_judgement", "insinuation", "false_premise", "injection")
 GATE_KINDS = ("general", "hard_negative", "hard_positive", "fragment")
 # Replies that decline to answer: the gate's off-topic reply and the "not sure, did you mean" reply.
 DECLINED = ("off_topic", "clarify")
-_VERDICTS = {"yes": "yes", "yeah": "yes", "co": "yes", "vang": "yes", "dung": "yes", "oui": "yes",
-             "no": "no", "khong": "no", "non": "no", "sai": "no"}  # fmt: skip
+_VERDICTS = {
+    "yes": "yes",
+    "yeah": "yes",
+    "co": "yes",
+    "vang": "yes",
+    "dung": "yes",
+    "oui": "yes",
+    "no": "no",
+    "khong": "no",
+    "non": "no",
+    "sai": "no",
+}
 _FIRST_WORD = re.compile(r"^\W*(\w+)")
 
 Fact = tuple[str, ...]
@@ -90,8 +100,9 @@ def _rows(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
 
 
 def _facts(where: str, raw: Any) -> tuple[Fact, ...]:
-    if not isinstance(raw, list) or not all(isinstance(f, list) and f and all(isinstance(s, str) and s.strip()
-                                                                               for s in f) for f in raw):  # fmt: skip
+    if not isinstance(raw, list) or not all(
+        isinstance(f, list) and f and all(isinstance(s, str) and s.strip() for s in f) for f in raw
+    ):
         raise FreshSetError(f"{where}: key_facts must be a list of non-empty lists of strings")
     return tuple(tuple(s.strip() for s in fact) for fact in raw)
 
@@ -142,8 +153,10 @@ def load(directory: Path = EVAL_DIR) -> FreshSet:
     if (path := directory / "conversations.jsonl").is_file():
         for where, row in _rows(path):
             language = _language(where, row)
-            turns = tuple(_question(f"{where} turn {i + 1}", {**t, "language": language}, "turn")
-                          for i, t in enumerate(row.get("turns", [])))  # fmt: skip
+            turns = tuple(
+                _question(f"{where} turn {i + 1}", {**t, "language": language}, "turn")
+                for i, t in enumerate(row.get("turns", []))
+            )
             if not 2 <= len(turns) <= 4 or row.get("kind") not in ("follow_up", "topic_change"):
                 raise FreshSetError(f"{where}: a conversation has 2-4 turns and a kind follow_up or topic_change")
             fresh.conversations.append(Conversation(row["id"], language, row["kind"], turns))

@@ -96,8 +96,10 @@ def load_examples(val_share: float = 0.15, test_share: float = 0.2, corpus: Path
             "test" if answer in test_answers else "val" if hash_split(answer, val_share, 0.0) == "val" else "train"
         )
         examples.append(Example(row.values["question"], 1, "qa", f"phrasing-{language}", side))
-    examples += [Example(text, 1, "hard_positive", category, hash_split(text, val_share, test_share))
-                 for text, category in read_questions(HARD_POSITIVES_CSV)]  # fmt: skip
+    examples += [
+        Example(text, 1, "hard_positive", category, hash_split(text, val_share, test_share))
+        for text, category in read_questions(HARD_POSITIVES_CSV)
+    ]
     related = {fold_words(e.text) for e in examples}
     knowledge = f" {' '.join(fold_words(p.text) for p in load_corpus(corpus))} " if corpus else ""
     general = (GENERAL_CSV, "general"), (GENERAL_MULTILINGUAL_CSV, "general"), (HARD_NEGATIVES_CSV, "hard_negative")
@@ -120,5 +122,12 @@ def dedupe(examples: list[Example]) -> list[Example]:
 
 
 def data_files() -> list:
-    return [qa.TRAIN_CSV, qa.TEST_CSV, HARD_POSITIVES_CSV, GENERAL_CSV, GENERAL_MULTILINGUAL_CSV, HARD_NEGATIVES_CSV,
-            *multilingual.phrasing_files()]  # fmt: skip
+    return [
+        qa.TRAIN_CSV,
+        qa.TEST_CSV,
+        HARD_POSITIVES_CSV,
+        GENERAL_CSV,
+        GENERAL_MULTILINGUAL_CSV,
+        HARD_NEGATIVES_CSV,
+        *multilingual.phrasing_files(),
+    ]

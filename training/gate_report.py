@@ -99,13 +99,23 @@ def _false_accepts(splits: dict[str, tuple[list[Example], np.ndarray]], threshol
             rows.append(f"| {split} | {_source(ex)} | {ex.text.replace('|', '/')} | {score:.3f} |")
     sources = sorted({source for source, _ in counts})
     summary = [f"| {src} | {counts[(src, 'validation')]} | {counts[(src, 'test')]} |" for src in sources]
-    return ["| source | validation | test |", "|---|---|---|", *summary, "",
-            "| split | source | question | relevance |", "|---|---|---|---|", *rows]  # fmt: skip
+    return [
+        "| source | validation | test |",
+        "|---|---|---|",
+        *summary,
+        "",
+        "| split | source | question | relevance |",
+        "|---|---|---|---|",
+        *rows,
+    ]
 
 
 def _ambiguous(gate: RelevanceGate, examples: list[Example]) -> list[str]:
-    rows = [f"| {e.text.replace('|', '/')} | {_source(e)} | {e.reason} | {gate.relevance(e.text):.3f} |"
-            for e in examples if e.split == "ambiguous"]  # fmt: skip
+    rows = [
+        f"| {e.text.replace('|', '/')} | {_source(e)} | {e.reason} | {gate.relevance(e.text):.3f} |"
+        for e in examples
+        if e.split == "ambiguous"
+    ]
     return ["| question | source | why | relevance |", "|---|---|---|---|", *(rows or ["| (none) | | | |"])]
 
 
@@ -174,8 +184,9 @@ def _class_table(m: dict[str, float]) -> list[str]:
     ]
 
 
-def _error_table(m: dict[str, float], val: dict[str, float], hard_negative: tuple[int, int],
-                 hard_positive: tuple[int, int]) -> list[str]:  # fmt: skip
+def _error_table(
+    m: dict[str, float], val: dict[str, float], hard_negative: tuple[int, int], hard_positive: tuple[int, int]
+) -> list[str]:
     """Error rates at the threshold, validation (from the manifest) and test, and on the hard examples."""
     hn_right, hn_n = hard_negative
     hp_right, hp_n = hard_positive
@@ -195,11 +206,19 @@ def _error_table(m: dict[str, float], val: dict[str, float], hard_negative: tupl
 def _error_sections(test: list[Example], scores: np.ndarray, threshold: float) -> list[str]:
     """The test questions decided wrong, by group."""
     lines = []
-    for title, column, group in (("Hard negatives accepted (test)", "category", "hard_negative"),
-                                 ("Hard positives refused (test)", "category", "hard_positive"),
-                                 ("Related QA questions refused (test)", "topic", "qa")):  # fmt: skip
-        lines += [f"## {title}", "", f"| question | {column} | relevance |", "|---|---|---|",
-                  *_errors(test, scores, threshold, group), ""]  # fmt: skip
+    for title, column, group in (
+        ("Hard negatives accepted (test)", "category", "hard_negative"),
+        ("Hard positives refused (test)", "category", "hard_positive"),
+        ("Related QA questions refused (test)", "topic", "qa"),
+    ):
+        lines += [
+            f"## {title}",
+            "",
+            f"| question | {column} | relevance |",
+            "|---|---|---|",
+            *_errors(test, scores, threshold, group),
+            "",
+        ]
     return lines
 
 
@@ -234,5 +253,7 @@ def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> di
     ]
     atomic_write_text(path, "\n".join(lines))
     (hn_right, hn_n), (hp_right, hp_n) = hard_negative, hard_positive
-    return m | {"hard_negative_accept_rate": (hn_n - hn_right) / max(hn_n, 1),
-                "hard_positive_recall": hp_right / max(hp_n, 1)}  # fmt: skip
+    return m | {
+        "hard_negative_accept_rate": (hn_n - hn_right) / max(hn_n, 1),
+        "hard_positive_recall": hp_right / max(hp_n, 1),
+    }

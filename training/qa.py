@@ -17,13 +17,22 @@ TRAIN_CSV = QA_DIR / "train.csv"
 TEST_CSV = QA_DIR / "test.csv"
 MUSEUM_CSV = QA_DIR / "museum.csv"
 TOPICS = (
-    "early-life", "names", "travels", "youth-league-party", "viet-minh", "august-revolution",
-    "first-indochina-war", "presidency", "death", "memorials", "personal-life", "legacy",
-)  # fmt: skip
+    "early-life",
+    "names",
+    "travels",
+    "youth-league-party",
+    "viet-minh",
+    "august-revolution",
+    "first-indochina-war",
+    "presidency",
+    "death",
+    "memorials",
+    "personal-life",
+    "legacy",
+)
 MAX_QUESTION_CHARS = 500
 MAX_ANSWER_WORDS = 50
 MAX_ANSWER_SENTENCES = 2
-
 
 
 @dataclass(frozen=True)

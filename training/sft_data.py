@@ -78,9 +78,15 @@ def context_embedders(config: FinetuneConfig, folds: int = FOLDS) -> list[Embedd
     return [get_embedder(name)] * folds
 
 
-def make_examples(pairs: list[QAPair], passages: list[Passage], retrieval: bool, folds: int = FOLDS,
-                  hint_pairs: list[QAPair] | None = None, embedders: Sequence[Embedder | None] = (),
-                  **retriever_kw: Any) -> list[SFTExample]:  # fmt: skip
+def make_examples(
+    pairs: list[QAPair],
+    passages: list[Passage],
+    retrieval: bool,
+    folds: int = FOLDS,
+    hint_pairs: list[QAPair] | None = None,
+    embedders: Sequence[Embedder | None] = (),
+    **retriever_kw: Any,
+) -> list[SFTExample]:
     """Prompts for `pairs`; a pair's context is retrieved with hints from the other folds of `hint_pairs`.
 
     `embedders`, one per fold, rank verified answers for that fold's questions (see `fold_embedders`).
@@ -168,7 +174,8 @@ def answer_only_loss(
     outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], logits_to_keep=keep)
     logits = outputs.logits[:, :-1, :].float()
     targets = labels[:, labels.shape[1] - keep + 1 :]
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                             ignore_index=IGNORE, reduction="sum")  # fmt: skip
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE, reduction="sum"
+    )
     count = num_items if num_items is not None else int((targets != IGNORE).sum())
     return loss / max(count, 1), outputs

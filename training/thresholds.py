@@ -65,8 +65,9 @@ def trials(settings: Settings, share: float, question_weights: tuple[float, ...]
         ranked = ranker.ranked(p.question, 1)
         curated_right = bool(best and same_facts(p.answer, best.pair.answer))
         ranked_right = bool(ranked and same_facts(p.answer, ranked[0][0].answer))
-        out.append(Trial(p.language, best.score if best else 0.0, curated_right, ranked[0][1] if ranked else 0.0,
-                         ranked_right))  # fmt: skip
+        out.append(
+            Trial(p.language, best.score if best else 0.0, curated_right, ranked[0][1] if ranked else 0.0, ranked_right)
+        )
     return out
 
 
@@ -91,10 +92,14 @@ def cost(rows: list[Trial], curated_at: float, clarify_below: float, wrong_cost:
 
 
 def report(rows: list[Trial], curated_at: float, wrong_cost: float) -> tuple[float, str]:
-    lines = [f"# Clarify threshold (`python -m training.thresholds`, {len(rows)} held-out phrasings)", "",
-             f"Curated threshold {curated_at}; a wrong answer costs {wrong_cost} clarifications.", "",
-             "| clarify below | cost | wrong | clarified | wrong en | wrong vi | wrong fr |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"# Clarify threshold (`python -m training.thresholds`, {len(rows)} held-out phrasings)",
+        "",
+        f"Curated threshold {curated_at}; a wrong answer costs {wrong_cost} clarifications.",
+        "",
+        "| clarify below | cost | wrong | clarified | wrong en | wrong vi | wrong fr |",
+        "|---|---|---|---|---|---|---|",
+    ]
     best = min(GRID, key=lambda x: cost(rows, curated_at, x, wrong_cost)[0])
     for x in GRID:
         c, wrong, clarified = cost(rows, curated_at, x, wrong_cost)
@@ -105,8 +110,11 @@ def report(rows: list[Trial], curated_at: float, wrong_cost: float) -> tuple[flo
         lines.append(f"| {x}{mark} | {c:.3f} | {wrong} | {clarified} | " + " | ".join(map(str, per)) + " |")
     right = sum(t.curated_right for t in rows if t.curated_score >= curated_at)
     taken = sum(t.curated_score >= curated_at for t in rows)
-    lines += ["", f"Curated answers taken: {taken}, right: {right}. Ranker first answer right: "
-              f"{sum(t.ranked_right for t in rows) / max(len(rows), 1):.3f}."]  # fmt: skip
+    lines += [
+        "",
+        f"Curated answers taken: {taken}, right: {right}. Ranker first answer right: "
+        f"{sum(t.ranked_right for t in rows) / max(len(rows), 1):.3f}.",
+    ]
     return best, "\n".join(lines) + "\n"
 
 

@@ -22,9 +22,19 @@ _DROP = (
     ".navbox-styles, .catlinks, .printfooter, .mw-jump-link, sup.noprint, .authority-control, .gallery"
 )
 _STOP_SECTIONS = {
-    "see also", "references", "notes", "further reading", "external links", "bibliography",
-    "sources", "citations", "footnotes", "works cited", "notes and references", "explanatory notes",
-}  # fmt: skip
+    "see also",
+    "references",
+    "notes",
+    "further reading",
+    "external links",
+    "bibliography",
+    "sources",
+    "citations",
+    "footnotes",
+    "works cited",
+    "notes and references",
+    "explanatory notes",
+}
 _CITATION = re.compile(r"\[(?:\d+|[a-z]|note \d+|citation needed|clarification needed|edit|nb \d+)\]", re.I)
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?)])")
 

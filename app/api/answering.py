@@ -26,22 +26,45 @@ RETRY_AFTER = {"Retry-After": "5"}
 
 def to_response(answer: Answer) -> AskResponse:
     return AskResponse(
-        answer=answer.answer, related=answer.related, relevance=round(answer.relevance, 4), route=answer.route,
+        answer=answer.answer,
+        related=answer.related,
+        relevance=round(answer.relevance, 4),
+        route=answer.route,
         sources=[Source(id=p.id, title=p.title, section=p.section, url=p.url) for p in answer.sources],
-        suggestions=answer.suggestions, session_id=answer.session_id, request_id=answer.request_id,
-        latency_ms=answer.latency_ms, language=answer.language,
-    )  # fmt: skip
+        suggestions=answer.suggestions,
+        session_id=answer.session_id,
+        request_id=answer.request_id,
+        latency_ms=answer.latency_ms,
+        language=answer.language,
+    )
 
 
-async def answer_question(kiosk: Kiosk, records: Records, question: str, session_id: str | None,
-                          on_text: Callable[[str], None] | None = None, history: list[Turn] | None = None, *,
-                          deadline: float | None = None, request_id: str | None = None,
-                          max_new_tokens: int | None = None, language: Language | None = None) -> Answer:  # fmt: skip
+async def answer_question(
+    kiosk: Kiosk,
+    records: Records,
+    question: str,
+    session_id: str | None,
+    on_text: Callable[[str], None] | None = None,
+    history: list[Turn] | None = None,
+    *,
+    deadline: float | None = None,
+    request_id: str | None = None,
+    max_new_tokens: int | None = None,
+    language: Language | None = None,
+) -> Answer:
     """Answer, or raise the HTTPException a client should see (503 with Retry-After, never a 500 for load)."""
     metrics = kiosk.s.metrics
     try:
-        answer = await kiosk.ask(question, session_id, on_text, history, deadline=deadline, request_id=request_id,
-                                 max_new_tokens=max_new_tokens, language=language)  # fmt: skip
+        answer = await kiosk.ask(
+            question,
+            session_id,
+            on_text,
+            history,
+            deadline=deadline,
+            request_id=request_id,
+            max_new_tokens=max_new_tokens,
+            language=language,
+        )
     except Overloaded as exc:
         metrics.requests.labels("generated", "503").inc()
         raise HTTPException(503, f"busy: {exc}; please retry shortly", headers=RETRY_AFTER) from exc
@@ -53,11 +76,19 @@ async def answer_question(kiosk: Kiosk, records: Records, question: str, session
             metrics.queue_depth.set(kiosk.s.worker.depth)
     metrics.requests.labels(answer.route, "200").inc()
     metrics.latency.labels(answer.route).observe(answer.latency_ms / 1000)
-    record = RequestRecord(answer.request_id, answer.route, answer.related, answer.relevance, answer.latency_ms,
-                           answer.tokens, question)  # fmt: skip
+    record = RequestRecord(
+        answer.request_id, answer.route, answer.related, answer.relevance, answer.latency_ms, answer.tokens, question
+    )
     await run_in_threadpool(records.add_request, record)  # committed before the response leaves
-    log.info("request %s route=%s related=%s relevance=%.3f latency_ms=%.1f tokens=%d", answer.request_id,
-             answer.route, answer.related, answer.relevance, answer.latency_ms, answer.tokens)  # fmt: skip
+    log.info(
+        "request %s route=%s related=%s relevance=%.3f latency_ms=%.1f tokens=%d",
+        answer.request_id,
+        answer.route,
+        answer.related,
+        answer.relevance,
+        answer.latency_ms,
+        answer.tokens,
+    )
     return answer
 
 

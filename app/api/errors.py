@@ -52,10 +52,13 @@ def _printable(text: str) -> str:
 def issues(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """FastAPI's validation errors without the `input` and `ctx` it echoes (a visitor's text, maybe unencodable)."""
     return [
-        {"loc": [p if isinstance(p, int) else _printable(str(p)) for p in e.get("loc", ())],
-         "msg": _printable(str(e.get("msg", ""))), "type": str(e.get("type", "value_error"))}
+        {
+            "loc": [p if isinstance(p, int) else _printable(str(p)) for p in e.get("loc", ())],
+            "msg": _printable(str(e.get("msg", ""))),
+            "type": str(e.get("type", "value_error")),
+        }
         for e in errors
-    ]  # fmt: skip
+    ]
 
 
 def _invalid(loc: list[str | int], msg: str, kind: str) -> JSONResponse:

@@ -73,18 +73,25 @@ Question = Annotated[
     StringConstraints(min_length=1, max_length=500),
     AfterValidator(_no_control),
     AfterValidator(_not_blank),
-    Field(description="1–500 characters, not only spaces, no control characters but tab and newlines.",
-          json_schema_extra={"pattern": QUESTION_PATTERN}),
-]  # fmt: skip
+    Field(
+        description="1–500 characters, not only spaces, no control characters but tab and newlines.",
+        json_schema_extra={"pattern": QUESTION_PATTERN},
+    ),
+]
 Text = Annotated[str, AfterValidator(_no_control), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
 SessionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 
 
 class AskRequest(RequestBody):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"question": "When was Ho Chi Minh born?"},
-        {"question": "and his father?", "session_id": "3f2a9c1e5b7d4a6f8e0c2b4d6f8a0c1e"},
-    ]})  # fmt: skip
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"question": "When was Ho Chi Minh born?"},
+                {"question": "and his father?", "session_id": "3f2a9c1e5b7d4a6f8e0c2b4d6f8a0c1e"},
+            ]
+        },
+    )
 
     question: Question
     session_id: SessionId | None = Field(None, description="Keeps the conversation's last turns for follow-ups.")
@@ -101,13 +108,29 @@ class Source(BaseModel):
 
 
 class AskResponse(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "answer": "Ho Chi Minh was born on 19 May 1890 in Kim Liên, in Nghệ An province.",
-        "related": True, "relevance": 0.98, "route": "curated",
-        "sources": [{"id": "kb-early-life-01", "title": "Early life and family", "section": "Birth",
-                     "url": "https://en.wikipedia.org/wiki/Ho_Chi_Minh"}],
-        "session_id": "3f2a9c1e5b7d4a6f8e0c2b4d6f8a0c1e", "request_id": "9b1d…", "latency_ms": 4.2,
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "answer": "Ho Chi Minh was born on 19 May 1890 in Kim Liên, in Nghệ An province.",
+                    "related": True,
+                    "relevance": 0.98,
+                    "route": "curated",
+                    "sources": [
+                        {
+                            "id": "kb-early-life-01",
+                            "title": "Early life and family",
+                            "section": "Birth",
+                            "url": "https://en.wikipedia.org/wiki/Ho_Chi_Minh",
+                        }
+                    ],
+                    "session_id": "3f2a9c1e5b7d4a6f8e0c2b4d6f8a0c1e",
+                    "request_id": "9b1d…",
+                    "latency_ms": 4.2,
+                }
+            ]
+        }
+    )
 
     answer: str
     related: bool
@@ -137,8 +160,10 @@ class ClassifyResponse(BaseModel):
 
 
 class FeedbackRequest(RequestBody):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"request_id": "9b1d0c6e3f1a4b2c8d7e6f5a4b3c2d1e", "helpful": True}]})  # fmt: skip
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"request_id": "9b1d0c6e3f1a4b2c8d7e6f5a4b3c2d1e", "helpful": True}]},
+    )
     request_id: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{32}$")]
     helpful: StrictBool
     comment: Annotated[Text, StringConstraints(max_length=1000), AfterValidator(str.strip)] | None = None
@@ -172,8 +197,12 @@ class StreamOptions(BaseModel):
 class ChatCompletionRequest(RequestBody):
     """The OpenAI form; `temperature` and the like are accepted and ignored (the kiosk decides)."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
-        {"model": "hcm-kiosk", "messages": [{"role": "user", "content": "Who was Uncle Ho?"}]}]})  # fmt: skip
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [{"model": "hcm-kiosk", "messages": [{"role": "user", "content": "Who was Uncle Ho?"}]}]
+        },
+    )
     model: str = Field(MODEL_ID, description="`hcm-kiosk`, the one model there is (`GET /v1/models`).")
     messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=20)]
     stream: StrictBool = False

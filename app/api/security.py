@@ -17,14 +17,16 @@ ASGIApp = Callable[..., Any]
 
 # The kiosk page uses only its own scripts, styles and images: nothing inline, nothing from elsewhere.
 SECURITY_HEADERS = [
-    (b"content-security-policy",
-     b"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
-     b"frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        b"frame-ancestors 'none'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-]  # fmt: skip
+]
 
 
 async def send_json(send: Callable[..., Any], status: int, message: str, close: bool = False) -> None:
@@ -142,8 +144,9 @@ class RateLimiter:
         client = request.client.host if request.client else "unknown"
         wait = self.retry_after(client)
         if wait:
-            raise HTTPException(429, "too many questions from this kiosk; please wait a moment",
-                                headers={"Retry-After": str(wait)})  # fmt: skip
+            raise HTTPException(
+                429, "too many questions from this kiosk; please wait a moment", headers={"Retry-After": str(wait)}
+            )
 
 
 def api_key_matches(given: str | None, expected: str) -> bool:

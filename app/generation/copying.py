@@ -19,8 +19,9 @@ from typing import Any
 import torch
 
 
-def _longest(sentences: Sequence[Sequence[int]], generated: Sequence[int],
-             max_match: int) -> tuple[int, list[tuple[int, int]]]:  # fmt: skip
+def _longest(
+    sentences: Sequence[Sequence[int]], generated: Sequence[int], max_match: int
+) -> tuple[int, list[tuple[int, int]]]:
     """The longest match (up to `max_match` tokens) between the end of `generated` and a span of any sentence,
     and where each such span ends: (sentence, its last token), in reading order. (0, []) without one."""
     best, ends = 0, list[tuple[int, int]]()
@@ -36,16 +37,18 @@ def _longest(sentences: Sequence[Sequence[int]], generated: Sequence[int],
     return best, ends
 
 
-def continuations(sentences: Sequence[Sequence[int]], generated: Sequence[int], end: int,
-                  max_match: int = 8) -> tuple[int, set[int]]:  # fmt: skip
+def continuations(
+    sentences: Sequence[Sequence[int]], generated: Sequence[int], end: int, max_match: int = 8
+) -> tuple[int, set[int]]:
     """The longest match (up to `max_match` tokens) between the end of `generated` and a span of any sentence,
     and the tokens that follow such spans (`end` after a sentence's last token). (0, set()) without one."""
     best, ends = _longest(sentences, generated, max_match)
     return best, {sentences[s][last + 1] if last + 1 < len(sentences[s]) else end for s, last in ends}
 
 
-def proposal(sentences: Sequence[Sequence[int]], generated: Sequence[int], end: int, k: int,
-             max_match: int = 8) -> list[int]:  # fmt: skip
+def proposal(
+    sentences: Sequence[Sequence[int]], generated: Sequence[int], end: int, k: int, max_match: int = 8
+) -> list[int]:
     """Up to `k` tokens that would continue the first longest-matching span (then `end` if the sentence ends):
     a draft for prompt-lookup decoding (`app.generation.decoders.cpu.CpuDecoder`). [] without a match."""
     _, ends = _longest(sentences, generated, max_match)
@@ -67,8 +70,9 @@ class CopyBias:
     `generate`. `sources[i]` are row i's sentences as token ids; `prompt_width` is where answers begin.
     """
 
-    def __init__(self, sources: list[list[list[int]]], prompt_width: int, bias: float, end_token: int,
-                 max_match: int = 8) -> None:  # fmt: skip
+    def __init__(
+        self, sources: list[list[list[int]]], prompt_width: int, bias: float, end_token: int, max_match: int = 8
+    ) -> None:
         self.sources = sources
         self.prompt_width = prompt_width
         self.bias = bias
@@ -76,8 +80,9 @@ class CopyBias:
         self.max_match = max_match
 
     @classmethod
-    def for_texts(cls, tokenizer: Any, texts: Sequence[Sequence[str]], prompt_width: int, bias: float,
-                  max_match: int = 8) -> CopyBias:  # fmt: skip
+    def for_texts(
+        cls, tokenizer: Any, texts: Sequence[Sequence[str]], prompt_width: int, bias: float, max_match: int = 8
+    ) -> CopyBias:
         sources = [source_tokens(tokenizer, row) for row in texts]
         return cls(sources, prompt_width, bias, tokenizer.eos_token_id, max_match)
 

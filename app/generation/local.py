@@ -26,8 +26,9 @@ class LocalGenerator:
 
     name = "local"
 
-    def __init__(self, model: Any, tokenizer: Any, decoder: Decoder | None = None, copy_bias: float = 0.0,
-                 draft_tokens: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self, model: Any, tokenizer: Any, decoder: Decoder | None = None, copy_bias: float = 0.0, draft_tokens: int = 0
+    ) -> None:
         """`decoder`: the loop for batches it fits; transformers' `generate` takes the others (and all, if None)."""
         self.model = model
         self.tokenizer = tokenizer
@@ -48,15 +49,20 @@ class LocalGenerator:
             self._counter.no_truncation()
         if copy_bias and not self.decoder.applies_processor:
             loop = type(self.decoder).__name__
-            log.warning("KIOSK_COPY_BIAS=%s is NOT applied to the answers that %s decodes (only to batches too "
-                        "large for it, left to transformers' generate)", copy_bias, loop)  # fmt: skip
+            log.warning(
+                "KIOSK_COPY_BIAS=%s is NOT applied to the answers that %s decodes (only to batches too "
+                "large for it, left to transformers' generate)",
+                copy_bias,
+                loop,
+            )
 
     @classmethod
     def load(cls, config: GeneratorConfig) -> LocalGenerator:
         manifest = verify_adapter(config.adapter_dir) if config.adapter_dir else None
         targets = manifest["config"]["lora_targets"] if manifest else ()
-        model, tokenizer = load_base(config.base_model, quantize_4bit=config.quantize_4bit, targets=targets,
-                                     cache_dir=config.base_cache_dir)  # fmt: skip
+        model, tokenizer = load_base(
+            config.base_model, quantize_4bit=config.quantize_4bit, targets=targets, cache_dir=config.base_cache_dir
+        )
         if config.adapter_dir:
             from peft import PeftModel
 
@@ -78,8 +84,12 @@ class LocalGenerator:
         # the GPU loop needs merged weights
         gpu_loop = cuda and config.gpu_decoding_loop and config.merge and gpu.supports(model.config)
         # Merged, the adapter costs nothing per token (one matmul per layer instead of three).
-        model = prepare_for_serving(model, merge=config.merge, compile_decoding=config.compile_decoding and cuda
-                                    and not gpu_loop, int4_kernel=config.gpu_int4_kernel and cuda)  # fmt: skip
+        model = prepare_for_serving(
+            model,
+            merge=config.merge,
+            compile_decoding=config.compile_decoding and cuda and not gpu_loop,
+            int4_kernel=config.gpu_int4_kernel and cuda,
+        )
         model.eval()
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         return cls(model, tokenizer, _decoder(model, config, cuda, gpu_loop), config.copy_bias, config.draft_tokens)
@@ -92,19 +102,28 @@ class LocalGenerator:
 
     @torch.inference_mode()
     def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        batch = self.tokenizer([r.prompt for r in requests], return_tensors="pt", padding=True,
-                               add_special_tokens=False)  # fmt: skip
+        batch = self.tokenizer(
+            [r.prompt for r in requests], return_tensors="pt", padding=True, add_special_tokens=False
+        )
         ids, mask = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
         width = ids.shape[1]
         stopper = RowStopper(requests, self.tokenizer, width, self.markers)
         longest = max(r.max_new_tokens for r in requests)
         decoder = self.decoder if self.decoder.fits(width, longest, len(requests)) else self.fallback
-        output = decoder.generate(ids, mask, longest, stopper, eos_token_id=self.tokenizer.eos_token_id,
-                                  pad_token_id=self.tokenizer.pad_token_id,
-                                  **self._hooks(decoder, requests, width))  # fmt: skip
+        output = decoder.generate(
+            ids,
+            mask,
+            longest,
+            stopper,
+            eos_token_id=self.tokenizer.eos_token_id,
+            pad_token_id=self.tokenizer.pad_token_id,
+            **self._hooks(decoder, requests, width),
+        )
         prompt_tokens = batch["attention_mask"].sum(dim=1).tolist()  # padding not counted
-        return [self._result(stream, output[i, width:].tolist(), int(prompt_tokens[i]))
-                for i, stream in enumerate(stopper.streams)]  # fmt: skip
+        return [
+            self._result(stream, output[i, width:].tolist(), int(prompt_tokens[i]))
+            for i, stream in enumerate(stopper.streams)
+        ]
 
     def _hooks(self, decoder: Decoder, requests: list[GenerationRequest], width: int) -> dict[str, Any]:
         """The copy bias (a logits processor) and prompt-lookup drafts, for a decoder that takes them."""

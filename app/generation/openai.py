@@ -17,8 +17,9 @@ class OpenAIGenerator:
 
     name = "openai"
 
-    def __init__(self, base_url: str, model: str, api_key: str = "", concurrency: int = 8,
-                 client: httpx.Client | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, base_url: str, model: str, api_key: str = "", concurrency: int = 8, client: httpx.Client | None = None
+    ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -29,9 +30,15 @@ class OpenAIGenerator:
         return list(self._pool.map(self._one, requests))
 
     def _one(self, request: GenerationRequest) -> GenerationResult:
-        body = {"model": self.model, "prompt": request.prompt, "max_tokens": request.max_new_tokens,
-                "temperature": 0, "stop": list(STOP_STRINGS), "stream": True,
-                "stream_options": {"include_usage": True}}  # fmt: skip
+        body = {
+            "model": self.model,
+            "prompt": request.prompt,
+            "max_tokens": request.max_new_tokens,
+            "temperature": 0,
+            "stop": list(STOP_STRINGS),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         stream = TextStream(request)
         raw, tokens, finish = "", 0, None
         usage: dict[str, int] = {}

@@ -89,8 +89,11 @@ def marker_token_ids(tokenizer: Any) -> frozenset[int]:
     ids = range(len(tokenizer))
     special = set(getattr(tokenizer, "all_special_ids", ()))
     backend = getattr(tokenizer, "backend_tokenizer", None)  # fast tokenizers decode in Rust, ~10x sooner
-    texts = (backend.decode_batch([[i] for i in ids], skip_special_tokens=False) if backend is not None
-             else tokenizer.batch_decode([[i] for i in ids]))  # fmt: skip
+    texts = (
+        backend.decode_batch([[i] for i in ids], skip_special_tokens=False)
+        if backend is not None
+        else tokenizer.batch_decode([[i] for i in ids])
+    )
     return frozenset(
         i for i, text in zip(ids, texts, strict=True) if ("<" in text or "\n" in text) and i not in special
     )
@@ -105,8 +108,9 @@ class RowStopper:
     until as many tokens later as the longest stop string has characters (every token adds at least one).
     """
 
-    def __init__(self, requests: list[GenerationRequest], tokenizer: Any, prompt_width: int,
-                 markers: frozenset[int]) -> None:  # fmt: skip
+    def __init__(
+        self, requests: list[GenerationRequest], tokenizer: Any, prompt_width: int, markers: frozenset[int]
+    ) -> None:
         self.requests = requests
         self.tokenizer = tokenizer
         self.prompt_width = prompt_width

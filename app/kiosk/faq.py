@@ -53,10 +53,15 @@ class FAQ:
         self._by_id = {e.id: e for e in entries}
         texts = [q for e in entries for q in e.questions] + list(negatives)
         labels = [e.id for e in entries for _ in e.questions] + [NONE] * len(negatives)
-        features = FeatureUnion([
-            ("words", TfidfVectorizer(preprocessor=fold, ngram_range=(1, 2), sublinear_tf=True)),
-            ("chars", TfidfVectorizer(preprocessor=fold, analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)),
-        ])  # fmt: skip
+        features = FeatureUnion(
+            [
+                ("words", TfidfVectorizer(preprocessor=fold, ngram_range=(1, 2), sublinear_tf=True)),
+                (
+                    "chars",
+                    TfidfVectorizer(preprocessor=fold, analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True),
+                ),
+            ]
+        )
         classifier = LogisticRegression(C=10.0, class_weight="balanced", max_iter=3000)
         self._pipeline = Pipeline([("features", features), ("classifier", classifier)]).fit(texts, labels)
         self._classes = list(self._pipeline.classes_)

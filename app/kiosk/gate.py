@@ -129,10 +129,19 @@ def build_pipeline(c: float = 4.0, seed: int = 0, passages: tuple[str, ...] = ()
     many of its words they never use."""
     parts: list[tuple[str, Any]] = [
         ("words", TfidfVectorizer(preprocessor=gate_text, ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
-        ("chars", TfidfVectorizer(preprocessor=gate_text, analyzer="char_wb", ngram_range=(2, 5), min_df=2,
-                                  sublinear_tf=True, max_features=150_000)),
+        (
+            "chars",
+            TfidfVectorizer(
+                preprocessor=gate_text,
+                analyzer="char_wb",
+                ngram_range=(2, 5),
+                min_df=2,
+                sublinear_tf=True,
+                max_features=150_000,
+            ),
+        ),
         ("names_him", MentionsHim()),
-    ]  # fmt: skip
+    ]
     if passages:
         parts += [("coverage", KnowledgeCoverage(passages)), ("unknown_words", UnknownWords(passages))]
     features = FeatureUnion(parts)
@@ -177,8 +186,16 @@ class LinearScorer:
             elif isinstance(transformer, TfidfVectorizer):
                 n = len(transformer.vocabulary_)
                 analyzer, idf = transformer.build_analyzer(), transformer.idf_
-                self.parts.append((analyzer, transformer.vocabulary_, idf, weights[offset : offset + n],
-                                   transformer.sublinear_tf, transformer.norm))  # fmt: skip
+                self.parts.append(
+                    (
+                        analyzer,
+                        transformer.vocabulary_,
+                        idf,
+                        weights[offset : offset + n],
+                        transformer.sublinear_tf,
+                        transformer.norm,
+                    )
+                )
                 offset += n
             else:
                 raise ArtifactError(f"the fast scorer does not know the gate feature {type(transformer).__name__}")
@@ -240,8 +257,10 @@ class RelevanceGate:
         try:
             pipeline = joblib.load(path / MODEL_FILE)
         except (ImportError, AttributeError) as exc:  # it names classes that moved or went away
-            raise ArtifactError(f"{path / MODEL_FILE} names code this version does not have ({exc}): rebuild it "
-                                "with `python -m training.classifier train`") from exc  # fmt: skip
+            raise ArtifactError(
+                f"{path / MODEL_FILE} names code this version does not have ({exc}): rebuild it "
+                "with `python -m training.classifier train`"
+            ) from exc
         if not isinstance(pipeline, Pipeline):
             raise ArtifactError(f"{path / MODEL_FILE} does not hold a scikit-learn Pipeline")
         return cls(pipeline=pipeline, threshold=threshold, manifest=manifest)

@@ -30,11 +30,16 @@ from app.text import fold
 log = logging.getLogger(__name__)
 Route = Literal["faq", "curated", "generated", "off_topic", "clarify", "neutral"]
 # A short question that leans on the previous one ("and his father?", "what happened after that?").
-_FOLLOW_UP = re.compile(r"^(and|but|so|then|what about|how about|after|before)\b|\b(he|his|him|that|this|it|they|"
-                        r"them|there|then|she|her)\b", re.I)  # fmt: skip
+_FOLLOW_UP = re.compile(
+    r"^(and|but|so|then|what about|how about|after|before)\b|\b(he|his|him|that|this|it|they|"
+    r"them|there|then|she|her)\b",
+    re.I,
+)
 
-_FOLLOW_UP_VI_FR = re.compile(r"^(con|the con|va|vay|roi|et|puis|alors|ensuite|apres)\b|\b(ong ay|ba ay|nguoi do|"
-                              r"luc do|khi do|o do|il|elle|sa|son|ses|lui|y|la-bas)\b")  # fmt: skip
+_FOLLOW_UP_VI_FR = re.compile(
+    r"^(con|the con|va|vay|roi|et|puis|alors|ensuite|apres)\b|\b(ong ay|ba ay|nguoi do|"
+    r"luc do|khi do|o do|il|elle|sa|son|ses|lui|y|la-bas)\b"
+)
 
 
 @dataclass
@@ -133,8 +138,9 @@ class Kiosk:
         answer.latency_ms = round((time.perf_counter() - start) * 1000, 2)
         return answer
 
-    def _route(self, question: str, previous: Turn | None, history: list[Turn], answer: Answer,
-               deadline: float) -> Grounded | None:  # fmt: skip
+    def _route(
+        self, question: str, previous: Turn | None, history: list[Turn], answer: Answer, deadline: float
+    ) -> Grounded | None:
         """Fills in `answer` from the FAQ, the gate or a curated answer; else returns the prompt to generate from."""
         if time.monotonic() >= deadline:  # its client has had its 503: skip the work
             raise TimeoutError("the deadline passed before the question was looked at")
@@ -238,12 +244,19 @@ class Kiosk:
             answer.answer = f"{opener} {guard.without_verdict(text)}"
             answer.sources = self._sources(pair)
 
-    async def _generate(self, grounded: Grounded, answer: Answer, on_text: Callable[[str], None] | None,
-                        deadline: float, max_new_tokens: int) -> None:  # fmt: skip
+    async def _generate(
+        self,
+        grounded: Grounded,
+        answer: Answer,
+        on_text: Callable[[str], None] | None,
+        deadline: float,
+        max_new_tokens: int,
+    ) -> None:
         if self.s.worker is None:
             raise RuntimeError("no generator is configured (KIOSK_GENERATOR=none)")
-        request = GenerationRequest(grounded.prompt, max_new_tokens, deadline, on_text,
-                                    copy_from=tuple(grounded.context.sentences))  # fmt: skip
+        request = GenerationRequest(
+            grounded.prompt, max_new_tokens, deadline, on_text, copy_from=tuple(grounded.context.sentences)
+        )
         result = await self.s.worker.submit(request)
         self.s.metrics.tokens.inc(result.tokens)
         # Past the deadline the client is told to retry: a late answer, or a retrieved sentence standing in

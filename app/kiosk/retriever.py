@@ -34,9 +34,16 @@ class Retriever:
     and its answer can itself be retrieved (`answers`), so the model can reuse checked wording.
     """
 
-    def __init__(self, passages: list[Passage], verified: list[VerifiedPair] | None = None, top_passages: int = 2,
-                 max_sentences: int = 3, max_words: int = 60, max_answers: int = 2,
-                 embedder: Embedder | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        passages: list[Passage],
+        verified: list[VerifiedPair] | None = None,
+        top_passages: int = 2,
+        max_sentences: int = 3,
+        max_words: int = 60,
+        max_answers: int = 2,
+        embedder: Embedder | None = None,
+    ) -> None:
         if not passages:
             raise ValueError("the retriever needs at least one passage")
         self.passages = passages
@@ -55,8 +62,9 @@ class Retriever:
         self.answers = AnswerRanker(verified or [], self._position, embedder=embedder) if max_answers else None
         self.max_answers = max_answers
 
-    def _expand(self, pair: VerifiedPair, passage_terms: list[list[str]],
-                sentence_terms: list[list[list[str]]]) -> None:  # fmt: skip
+    def _expand(
+        self, pair: VerifiedPair, passage_terms: list[list[str]], sentence_terms: list[list[list[str]]]
+    ) -> None:
         """Add the pair's question terms to its passages and to the sentence that best holds its answer."""
         q, a = terms(pair.question), set(terms(pair.answer))
         for source in pair.source_ids:

@@ -41,8 +41,12 @@ def build_generator(settings: Settings) -> Generator | None:
     if settings.generator == "openai":
         from app.generation.openai import OpenAIGenerator
 
-        return OpenAIGenerator(settings.openai_base_url, settings.openai_model,
-                               settings.openai_api_key.get_secret_value(), settings.max_batch_size)  # fmt: skip
+        return OpenAIGenerator(
+            settings.openai_base_url,
+            settings.openai_model,
+            settings.openai_api_key.get_secret_value(),
+            settings.max_batch_size,
+        )
     from app.generation.config import GeneratorConfig
     from app.generation.local import LocalGenerator
 
@@ -84,8 +88,9 @@ def load_services(
         phrasings = read_phrasings(settings.phrasings_dir)
         # visitors' other phrasings, in three languages, are more keys to the same verified answers
         everything = with_phrasings(verified, phrasings)
-        faq = load_faq(settings.faq_file, faq_negatives(settings, everything), settings.faq_threshold,
-                       settings.cache_dir)  # fmt: skip
+        faq = load_faq(
+            settings.faq_file, faq_negatives(settings, everything), settings.faq_threshold, settings.cache_dir
+        )
         curated = CuratedAnswers(everything, settings.curated_threshold)
         generator, embedder = loading.result()
     retriever = Retriever(passages, everything, embedder=embedder)
@@ -97,14 +102,27 @@ def load_services(
         t = time.perf_counter()
         worker.start(warmup=settings.warmup)
         log.info("generation worker started in %.1fs (warm-up: %s)", time.perf_counter() - t, settings.warmup)
-    log.info("services loaded in %.1fs (%d passages, gate threshold %.3f)", time.perf_counter() - start,
-             len(passages), gate.threshold)  # fmt: skip
+    log.info(
+        "services loaded in %.1fs (%d passages, gate threshold %.3f)",
+        time.perf_counter() - start,
+        len(passages),
+        gate.threshold,
+    )
     return Services(
-        gate=gate, faq=faq, curated=curated, retriever=retriever, passages={p.id: p for p in passages},
-        worker=worker, sessions=SessionStore(settings.session_turns, settings.session_ttl_s, settings.max_sessions),
-        metrics=metrics, language=settings.ui_language, max_new_tokens=settings.max_new_tokens,
-        request_timeout_s=settings.request_timeout_s, max_history_tokens=settings.max_history_tokens,
+        gate=gate,
+        faq=faq,
+        curated=curated,
+        retriever=retriever,
+        passages={p.id: p for p in passages},
+        worker=worker,
+        sessions=SessionStore(settings.session_turns, settings.session_ttl_s, settings.max_sessions),
+        metrics=metrics,
+        language=settings.ui_language,
+        max_new_tokens=settings.max_new_tokens,
+        request_timeout_s=settings.request_timeout_s,
+        max_history_tokens=settings.max_history_tokens,
         count_tokens=getattr(generator, "count_tokens", estimate_tokens),
-        vietnamese=read_vietnamese(settings.vi_answers_dir), examples=example_questions(verified, phrasings),
+        vietnamese=read_vietnamese(settings.vi_answers_dir),
+        examples=example_questions(verified, phrasings),
         clarify_below=settings.clarify_threshold,
-    )  # fmt: skip
+    )

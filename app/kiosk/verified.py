@@ -33,8 +33,10 @@ def read_verified(paths: list[Path]) -> list[VerifiedPair]:
     pairs = []
     for path in paths:
         with path.open(encoding="utf-8", newline="") as f:
-            pairs += [VerifiedPair(row["question"], row["answer"], tuple(row["source_ids"].split()))
-                      for row in csv.DictReader(f)]  # fmt: skip
+            pairs += [
+                VerifiedPair(row["question"], row["answer"], tuple(row["source_ids"].split()))
+                for row in csv.DictReader(f)
+            ]
     return pairs
 
 
@@ -139,8 +141,13 @@ class AnswerRanker:
     Vietnamese, French). On a held-out fifth of the phrasings (`python -m training.thresholds`), first answer
     right: 0.423 without it, 0.478 / 0.490 / 0.493 / 0.446 with weight 1 / 2 / 4 / 8."""
 
-    def __init__(self, pairs: list[VerifiedPair], known: Collection[str], min_score: float = 0.2,
-                 embedder: Embedder | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        pairs: list[VerifiedPair],
+        known: Collection[str],
+        min_score: float = 0.2,
+        embedder: Embedder | None = None,
+    ) -> None:
         """`known`: the passage ids of the corpus; a pair none of whose sources is known is left out."""
         grouped: dict[str, tuple[VerifiedPair, list[str]]] = {}
         for p in pairs:

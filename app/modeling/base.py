@@ -139,8 +139,14 @@ def verify_4bit(model: nn.Module, targets: Sequence[str]) -> int:
     return len(layers)
 
 
-def load_base(name: str, *, quantize_4bit: bool, targets: Sequence[str] = (), dtype: torch.dtype | None = None,
-              cache_dir: Path = DEFAULT_BASE_CACHE) -> tuple[Any, Any]:  # fmt: skip
+def load_base(
+    name: str,
+    *,
+    quantize_4bit: bool,
+    targets: Sequence[str] = (),
+    dtype: torch.dtype | None = None,
+    cache_dir: Path = DEFAULT_BASE_CACHE,
+) -> tuple[Any, Any]:
     """Tokenizer and causal LM; 4-bit on CUDA when asked (checked), full precision on CPU (logged)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 

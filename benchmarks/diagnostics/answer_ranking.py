@@ -39,8 +39,15 @@ from app.text import fold_words, terms
 from training.embedder_pairs import fold_split, read_pairs
 from training.embedder_training import EmbedderConfig
 
-TERMS = ("chars", "words", "encoder: answer", "encoder: its questions", "encoder: answer or its questions",
-         "BM25 of its passages", "log(1 + its questions)")  # fmt: skip
+TERMS = (
+    "chars",
+    "words",
+    "encoder: answer",
+    "encoder: its questions",
+    "encoder: answer or its questions",
+    "BM25 of its passages",
+    "log(1 + its questions)",
+)
 
 
 def fold_terms(config: EmbedderConfig, fold: int, folder: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -95,8 +102,14 @@ def main() -> None:
             right = scores[np.arange(len(targets)), targets]
             ranks += list((scores > right[:, None]).sum(axis=1))
         r = np.array(ranks)
-        results.append({"weights": weights, "top1": round(float((r < 1).mean()), 4),
-                        "top2": round(float((r < 2).mean()), 4), "questions": len(r)})  # fmt: skip
+        results.append(
+            {
+                "weights": weights,
+                "top1": round(float((r < 1).mean()), 4),
+                "top2": round(float((r < 2).mean()), 4),
+                "questions": len(r),
+            }
+        )
     print("terms:", TERMS)
     for row in sorted(results, key=lambda x: -x["top1"])[:25]:
         print(json.dumps(row))

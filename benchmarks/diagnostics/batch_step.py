@@ -23,8 +23,14 @@ def timed(model: torch.nn.Module, batch: int, new: int) -> float:
     ids = torch.randint(100, 1000, (batch, 40), device="cuda")
     torch.cuda.synchronize()
     start = time.perf_counter()
-    model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=new, min_new_tokens=new,
-                   do_sample=False, pad_token_id=0)  # fmt: skip
+    model.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=new,
+        min_new_tokens=new,
+        do_sample=False,
+        pad_token_id=0,
+    )
     torch.cuda.synchronize()
     return time.perf_counter() - start
 

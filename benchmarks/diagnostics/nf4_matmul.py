@@ -109,20 +109,49 @@ def _launch(x: torch.Tensor, weight: Nf4Weight, config: KernelConfig) -> torch.T
     y = torch.empty(rows, out_features, dtype=x.dtype, device=x.device)
     grid = (triton.cdiv(out_features, config.block_n),)
     _nf4_kernel[grid](
-        x, weight.packed, weight.scales, weight.code, y,
-        rows, out_features, in_features // 2, in_features // weight.group, x.stride(0), y.stride(0),
-        GROUP_BYTES=weight.group // 2, BLOCK_M=block_m(rows), BLOCK_N=config.block_n,
-        BLOCK_B=config.block_bytes, DOT_F32=not x.is_cuda, num_warps=config.warps, num_stages=config.stages,
-    )  # fmt: skip
+        x,
+        weight.packed,
+        weight.scales,
+        weight.code,
+        y,
+        rows,
+        out_features,
+        in_features // 2,
+        in_features // weight.group,
+        x.stride(0),
+        y.stride(0),
+        GROUP_BYTES=weight.group // 2,
+        BLOCK_M=block_m(rows),
+        BLOCK_N=config.block_n,
+        BLOCK_B=config.block_bytes,
+        DOT_F32=not x.is_cuda,
+        num_warps=config.warps,
+        num_stages=config.stages,
+    )
     return y
 
 
 if triton is not None:
 
     @triton.jit
-    def _nf4_kernel(x_ptr, w_ptr, s_ptr, code_ptr, y_ptr, M, N, HALF_K, GROUPS, stride_x, stride_y,
-                    GROUP_BYTES: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                    BLOCK_B: tl.constexpr, DOT_F32: tl.constexpr):  # fmt: skip
+    def _nf4_kernel(
+        x_ptr,
+        w_ptr,
+        s_ptr,
+        code_ptr,
+        y_ptr,
+        M,
+        N,
+        HALF_K,
+        GROUPS,
+        stride_x,
+        stride_y,
+        GROUP_BYTES: tl.constexpr,
+        BLOCK_M: tl.constexpr,
+        BLOCK_N: tl.constexpr,
+        BLOCK_B: tl.constexpr,
+        DOT_F32: tl.constexpr,
+    ):
         """y[:M, n-block] = x @ W[n-block]ᵀ; W packed two nibbles a byte, one scale per group of bytes."""
         pid = tl.program_id(0)
         offs_m = tl.arange(0, BLOCK_M)
@@ -134,21 +163,24 @@ if triton is not None:
             offs_b = start + tl.arange(0, BLOCK_B)
             b_ok = offs_b[None, :] < HALF_K
             packed = tl.load(w_ptr + offs_n[:, None] * HALF_K + offs_b[None, :], mask=col_ok & b_ok, other=0)
-            scale = tl.load(s_ptr + offs_n[:, None] * GROUPS + offs_b[None, :] // GROUP_BYTES, mask=col_ok & b_ok,
-                            other=0.0).to(tl.float32)  # fmt: skip
+            scale = tl.load(
+                s_ptr + offs_n[:, None] * GROUPS + offs_b[None, :] // GROUP_BYTES, mask=col_ok & b_ok, other=0.0
+            ).to(tl.float32)
             high = (tl.load(code_ptr + (packed >> 4).to(tl.int32)) * scale).to(tl.bfloat16)
             low = (tl.load(code_ptr + (packed & 0xF).to(tl.int32)) * scale).to(tl.bfloat16)
             x_even = tl.load(x_ptr + offs_m[:, None] * stride_x + 2 * offs_b[None, :], mask=row_ok & b_ok, other=0.0)
-            x_odd = tl.load(x_ptr + offs_m[:, None] * stride_x + 2 * offs_b[None, :] + 1, mask=row_ok & b_ok,
-                            other=0.0)  # fmt: skip
+            x_odd = tl.load(x_ptr + offs_m[:, None] * stride_x + 2 * offs_b[None, :] + 1, mask=row_ok & b_ok, other=0.0)
             if DOT_F32:  # Triton's CPU interpreter cannot multiply bf16 (tests only); same roundings
                 acc += tl.dot(x_even.to(tl.bfloat16).to(tl.float32), tl.trans(high.to(tl.float32)))
                 acc += tl.dot(x_odd.to(tl.bfloat16).to(tl.float32), tl.trans(low.to(tl.float32)))
             else:
                 acc += tl.dot(x_even.to(tl.bfloat16), tl.trans(high))
                 acc += tl.dot(x_odd.to(tl.bfloat16), tl.trans(low))
-        tl.store(y_ptr + offs_m[:, None] * stride_y + offs_n[None, :], acc.to(y_ptr.dtype.element_ty),
-                 mask=row_ok & (offs_n[None, :] < N))  # fmt: skip
+        tl.store(
+            y_ptr + offs_m[:, None] * stride_y + offs_n[None, :],
+            acc.to(y_ptr.dtype.element_ty),
+            mask=row_ok & (offs_n[None, :] < N),
+        )
 
 
 SHAPES = {

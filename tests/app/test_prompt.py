@@ -11,8 +11,10 @@ from app.prompt import Turn, build_prompt, clean_answer, cut_at_stop, ends_clean
 
 def test_prompt_puts_sources_history_and_question_in_order():
     p = build_prompt("and his father?", "Hồ was born in 1890.", [Turn("when was he born", "In 1890.")])
-    assert p == ("<sources>: Hồ was born in 1890.\n<human>: when was he born\n<assistant>: In 1890.\n"
-                 "<human>: and his father?\n<assistant>:")  # fmt: skip
+    assert p == (
+        "<sources>: Hồ was born in 1890.\n<human>: when was he born\n<assistant>: In 1890.\n"
+        "<human>: and his father?\n<assistant>:"
+    )
     assert build_prompt("who?") == "<human>: who?\n<assistant>:"
 
 

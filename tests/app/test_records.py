@@ -25,8 +25,9 @@ for i in range(100000):
 
 def test_no_committed_row_is_lost_on_kill_9(tmp_path):
     db = tmp_path / "k.sqlite3"
-    proc = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(ROOT), db=str(db))],
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER.format(root=str(ROOT), db=str(db))], stdout=subprocess.PIPE, text=True
+    )
     acknowledged = -1
     start = time.monotonic()
     assert proc.stdout is not None
@@ -53,8 +54,17 @@ def test_feedback_needs_a_known_request(tmp_path):
 def test_the_feedback_export_cannot_inject_formulas_or_rows(tmp_path):
     records = Records(tmp_path / "r.sqlite3")
     records.add_request(RequestRecord("a" * 32, "curated", True, 0.9, 3.0, 0))
-    comments = ['=HYPERLINK("http://evil.example","click")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1",
-                "fine\r=1+1", 'said "hi"\nthen left', "fine"]  # fmt: skip
+    comments = [
+        '=HYPERLINK("http://evil.example","click")',
+        "+1+1",
+        "-2+3",
+        "@SUM(A1)",
+        "\t=1",
+        "\r=1",
+        "fine\r=1+1",
+        'said "hi"\nthen left',
+        "fine",
+    ]
     for comment in comments:
         assert records.add_feedback("a" * 32, True, comment)
     text = records.feedback_csv()

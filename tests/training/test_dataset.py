@@ -36,8 +36,10 @@ def _write_csv(path: Path, rows: list[tuple[str, str, str, str]]) -> None:
 def workspace(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data/qa/source").mkdir(parents=True)
-    corpus = [{"source": "museum", "title": "Early life", "section": "Birth", "url": "", "licence": "x", **p}
-              for p in PASSAGES]  # fmt: skip
+    corpus = [
+        {"source": "museum", "title": "Early life", "section": "Birth", "url": "", "licence": "x", **p}
+        for p in PASSAGES
+    ]
     (tmp_path / "data/corpus.jsonl").write_text("\n".join(json.dumps(r) for r in corpus), encoding="utf-8")
     (tmp_path / "data/faq.yaml").write_text(FAQ, encoding="utf-8")
     _write_csv(

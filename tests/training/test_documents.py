@@ -33,10 +33,16 @@ def test_chapter_to_passages(tmp_path):
     doc = read_chapter(path)
     assert doc.topic == "early-life" and doc.title == "Early life and family"
     assert doc.sections == [
-        ("Birth", ["Hồ Chí Minh was born on 19 May 1890 in Kim Liên. He was the third child.",
-                   "Father: Nguyễn Sinh Sắc", "Mother: Hoàng Thị Loan"]),
+        (
+            "Birth",
+            [
+                "Hồ Chí Minh was born on 19 May 1890 in Kim Liên. He was the third child.",
+                "Father: Nguyễn Sinh Sắc",
+                "Mother: Hoàng Thị Loan",
+            ],
+        ),
         ("Schooling", ["He studied in Huế."]),
-    ]  # fmt: skip
+    ]
 
 
 def test_chapter_without_front_matter_is_refused(tmp_path):

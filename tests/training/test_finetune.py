@@ -40,9 +40,17 @@ def tiny_base(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny-llama")
     tokenizer = _tiny_tokenizer()
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     LlamaForCausalLM(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
@@ -50,11 +58,24 @@ def tiny_base(tmp_path_factory) -> Path:
 
 def _config(tiny_base: Path, tmp_path: Path, **kw) -> FinetuneConfig:
     base = FinetuneConfig(
-        base_model=str(tiny_base), lora_r=4, lora_alpha=8, lora_targets=["q_proj", "v_proj"], freeze_layers=1,
-        retrieval=False, max_length=96, batch_size=8, learning_rate=1e-2, eval_share=0.05, eval_steps=2,
-        early_stopping_patience=2, save_total_limit=2, output_dir=tmp_path / "ckpt", out_dir=tmp_path / "adapter",
-        max_steps=6, device="cpu",
-    )  # fmt: skip
+        base_model=str(tiny_base),
+        lora_r=4,
+        lora_alpha=8,
+        lora_targets=["q_proj", "v_proj"],
+        freeze_layers=1,
+        retrieval=False,
+        max_length=96,
+        batch_size=8,
+        learning_rate=1e-2,
+        eval_share=0.05,
+        eval_steps=2,
+        early_stopping_patience=2,
+        save_total_limit=2,
+        output_dir=tmp_path / "ckpt",
+        out_dir=tmp_path / "adapter",
+        max_steps=6,
+        device="cpu",
+    )
     return dataclasses.replace(base, **kw)
 
 
@@ -62,8 +83,10 @@ def test_answer_only_loss_equals_the_full_causal_lm_loss(tiny_base):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_base).eval()
-    batch = [{"input_ids": [5, 6, 7, 8, 9, 10], "labels": [IGNORE] * 4 + [9, 10]},
-             {"input_ids": [5, 6, 7, 11, 12, 13, 14, 15], "labels": [IGNORE] * 5 + [13, 14, 15]}]  # fmt: skip
+    batch = [
+        {"input_ids": [5, 6, 7, 8, 9, 10], "labels": [IGNORE] * 4 + [9, 10]},
+        {"input_ids": [5, 6, 7, 11, 12, 13, 14, 15], "labels": [IGNORE] * 5 + [13, 14, 15]},
+    ]
     loss, _ = answer_only_loss(model, PadCollator(1)(batch))
     total, count = 0.0, 0
     for x in batch:
@@ -79,8 +102,9 @@ def test_prompt_tokens_are_masked_and_the_answer_ends_with_eos(tiny_base):
     from training.sft_data import SFTExample
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
-    ds = TokenizedDataset([SFTExample("<human>: when was he born\n<assistant>:", "he was born in 1890.", ())],
-                          tokenizer, 64)  # fmt: skip
+    ds = TokenizedDataset(
+        [SFTExample("<human>: when was he born\n<assistant>:", "he was born in 1890.", ())], tokenizer, 64
+    )
     item = ds[0]
     answer = [t for t in item["labels"] if t != IGNORE]
     assert answer[-1] == tokenizer.eos_token_id

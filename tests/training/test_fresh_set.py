@@ -20,8 +20,16 @@ def test_shipped_set_loads_and_has_every_part() -> None:
     fresh = load(ROOT / EVAL_DIR)
     assert len(fresh.questions) >= 300 and len(fresh.conversations) >= 40 and len(fresh.loaded) >= 60
     assert len(fresh.gate) >= 300
-    assert {q.style for q in fresh.questions} >= {"plain", "typo", "fragment", "long", "yesno", "vi_diacritics",
-                                                   "vi_plain", "fr"}  # fmt: skip
+    assert {q.style for q in fresh.questions} >= {
+        "plain",
+        "typo",
+        "fragment",
+        "long",
+        "yesno",
+        "vi_diacritics",
+        "vi_plain",
+        "fr",
+    }
     assert {g.language for g in fresh.gate} == {"en", "vi", "fr"}
 
 
@@ -43,8 +51,9 @@ def test_no_training_or_serving_code_reads_the_set() -> None:
             continue
         source = path.read_text(encoding="utf-8")
         tree = ast.parse(source)
-        names_set = any(isinstance(n, ast.Constant) and isinstance(n.value, str) and "data/eval" in n.value
-                        for n in ast.walk(tree))  # fmt: skip
+        names_set = any(
+            isinstance(n, ast.Constant) and isinstance(n.value, str) and "data/eval" in n.value for n in ast.walk(tree)
+        )
         if names_set or any(m.startswith(("training.fresh_set", "training.fresh_report")) for m in _imports(tree)):
             offenders.append(rel)
     assert offenders == [], f"only the evaluation may read data/eval: {offenders}"
@@ -82,18 +91,29 @@ def test_judging_answers() -> None:
 def test_loaded_patterns() -> None:
     from training.fresh_set import _loaded
 
-    item = _loaded("t", {"id": "l1", "language": "en", "kind": "insinuation", "question": "Was he gay?",
-                         "must_not": ["^\\W*(yes|co|oui)\\b"]})  # fmt: skip
+    item = _loaded(
+        "t",
+        {
+            "id": "l1",
+            "language": "en",
+            "kind": "insinuation",
+            "question": "Was he gay?",
+            "must_not": ["^\\W*(yes|co|oui)\\b"],
+        },
+    )
     assert confirms(item, "Yes. ...") and confirms(item, "Có, ...")
     assert not confirms(item, "The sources do not say; historians document his marriage.")
 
 
-@pytest.mark.parametrize("line, message", [
-    ({"id": "a", "language": "de", "style": "plain", "question": "q", "key_facts": [["x"]]}, "language"),
-    ({"id": "a", "language": "en", "style": "odd", "question": "q", "key_facts": [["x"]]}, "style"),
-    ({"id": "a", "language": "en", "style": "plain", "question": "q", "key_facts": []}, "key facts"),
-    ({"id": "a", "language": "en", "style": "plain", "question": "q", "key_facts": [[]]}, "key_facts"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ({"id": "a", "language": "de", "style": "plain", "question": "q", "key_facts": [["x"]]}, "language"),
+        ({"id": "a", "language": "en", "style": "odd", "question": "q", "key_facts": [["x"]]}, "style"),
+        ({"id": "a", "language": "en", "style": "plain", "question": "q", "key_facts": []}, "key facts"),
+        ({"id": "a", "language": "en", "style": "plain", "question": "q", "key_facts": [[]]}, "key_facts"),
+    ],
+)
 def test_bad_lines_are_refused_with_their_place(tmp_path: Path, line: dict[str, object], message: str) -> None:
     (tmp_path / "questions-x.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
     with pytest.raises(FreshSetError, match=message) as err:

@@ -122,8 +122,22 @@ def test_main_skips_failures_completes_the_rest_and_exits_1(server, tmp_path, ca
     kb = tmp_path / "kb"
     kb.mkdir()
     out = tmp_path / "corpus.jsonl"
-    argv = ["--base-url", server, "--raw-dir", str(tmp_path / "raw"), "--knowledge-dir", str(kb),
-            "--out", str(out), "--article", "Good", "--article", "Missing", "--article", "Broken"]  # fmt: skip
+    argv = [
+        "--base-url",
+        server,
+        "--raw-dir",
+        str(tmp_path / "raw"),
+        "--knowledge-dir",
+        str(kb),
+        "--out",
+        str(out),
+        "--article",
+        "Good",
+        "--article",
+        "Missing",
+        "--article",
+        "Broken",
+    ]
     assert scrape.main(argv) == 1
     err = capsys.readouterr().err
     assert "FAILED Missing" in err and "FAILED Broken" in err
@@ -136,8 +150,18 @@ def test_main_skips_failures_completes_the_rest_and_exits_1(server, tmp_path, ca
 def test_main_exits_0_when_all_pages_succeed_and_uses_the_cache(server, tmp_path):
     kb = tmp_path / "kb"
     kb.mkdir()
-    argv = ["--base-url", server, "--raw-dir", str(tmp_path / "raw"), "--knowledge-dir", str(kb),
-            "--out", str(tmp_path / "c.jsonl"), "--article", "Good"]  # fmt: skip
+    argv = [
+        "--base-url",
+        server,
+        "--raw-dir",
+        str(tmp_path / "raw"),
+        "--knowledge-dir",
+        str(kb),
+        "--out",
+        str(tmp_path / "c.jsonl"),
+        "--article",
+        "Good",
+    ]
     assert scrape.main(argv) == 0
     assert scrape.main(argv) == 0
     assert _Handler.hits["Good"] == 1  # the second run read the cache

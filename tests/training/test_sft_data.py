@@ -33,8 +33,10 @@ class RecordingEmbedder:
 def test_each_question_is_ranked_by_the_encoder_of_its_own_fold():
     texts = ["Ho Chi Minh was born in Kim Lien in 1890.", "He read the declaration of independence in 1945."]
     passages = [Passage(f"p{i}", "museum", "Life", "", text, "", "") for i, text in enumerate(texts, 1)]
-    pairs = [QAPair(f"question number {i} about his birth?", "He was born in Kim Lien in 1890.", "life", ("p1",))
-             for i in range(20)]  # fmt: skip
+    pairs = [
+        QAPair(f"question number {i} about his birth?", "He was born in Kim Lien in 1890.", "life", ("p1",))
+        for i in range(20)
+    ]
     embedders = [RecordingEmbedder() for _ in range(5)]
     examples = make_examples(pairs, passages, True, embedders=embedders)  # type: ignore[arg-type]
     assert len(examples) == 20 and all(e.context.sentences for e in examples)
@@ -47,8 +49,14 @@ def test_each_question_is_ranked_by_the_encoder_of_its_own_fold():
 def _fold_folder(root: Path, fold: int, folds: int, inputs: dict[str, str]) -> None:
     path = root / f"fold-{fold}"
     path.mkdir(parents=True)
-    manifest = {"base": "packaged:minilm", "base_identity": "x", "files": {}, "holdout_fold": fold, "folds": folds,
-                "inputs": inputs}  # fmt: skip
+    manifest = {
+        "base": "packaged:minilm",
+        "base_identity": "x",
+        "files": {},
+        "holdout_fold": fold,
+        "folds": folds,
+        "inputs": inputs,
+    }
     (path / "embedder.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 

@@ -41,10 +41,28 @@ def test_nested_list_items_are_not_repeated(full_page):
 
 @pytest.mark.parametrize(
     "clutter",
-    ["[1]", "[2]", "[a]", "citation needed", "edit", "Born", "aged 79", "Table text", "see-also entry",
-     "Duiker", "Official biography", "Navbox entry", "Authority control", "Category", "last edited",
-     "redirects here", "Jump to content", "Kim_Lien", "The house in Kim Liên"],
-)  # fmt: skip
+    [
+        "[1]",
+        "[2]",
+        "[a]",
+        "citation needed",
+        "edit",
+        "Born",
+        "aged 79",
+        "Table text",
+        "see-also entry",
+        "Duiker",
+        "Official biography",
+        "Navbox entry",
+        "Authority control",
+        "Category",
+        "last edited",
+        "redirects here",
+        "Jump to content",
+        "Kim_Lien",
+        "The house in Kim Liên",
+    ],
+)
 def test_drops_clutter(full_page, clutter):
     assert clutter not in _all_text(full_page)
 

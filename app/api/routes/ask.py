@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import aclosing
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -20,11 +21,14 @@ from app.api.answering import (
 from app.api.deps import DeadlineDep, KioskDep, RecordsDep, ServicesDep, rate_limited
 from app.api.errors import BODY_ERRORS, BUSY, LIMITED, error_response
 from app.api.schemas import AskRequest, AskResponse, ClassifyRequest, ClassifyResponse, FeedbackRequest
+from app.kiosk.pipeline import Answer
 
 # Every route here needs the services (503 while starting) and counts against the client's rate limit.
 router = APIRouter(prefix="/api/v1", tags=["visitors"], responses={**BODY_ERRORS, **LIMITED, **BUSY})
-STREAM = event_stream_response("`delta` events with text, then one `done` event with the metadata (or one "
-                               "`error` event)", ["delta", "done", "error"])  # fmt: skip
+STREAM = event_stream_response(
+    "`delta` events with text, then one `done` event with the metadata (or one `error` event)",
+    ["delta", "done", "error"],
+)
 
 
 @router.post("/ask", response_model=AskResponse)
@@ -33,8 +37,9 @@ async def ask(
 ) -> AskResponse:
     """Answer a question: staff FAQ, then the relevance gate, then a curated or a generated answer."""
     rate_limited(request)
-    return to_response(await answer_question(kiosk, records, body.question, body.session_id, deadline=deadline,
-                                             language=body.language))
+    return to_response(
+        await answer_question(kiosk, records, body.question, body.session_id, deadline=deadline, language=body.language)
+    )
 
 
 # response_class: only for the schema (no JSON 200); errors are still declared as JSON
@@ -47,8 +52,11 @@ async def ask_stream(
     refuse_when_full(kiosk)
 
     async def events() -> AsyncIterator[str]:
-        run = lambda on_text: answer_question(kiosk, records, body.question, body.session_id, on_text,  # noqa: E731
-                                              deadline=deadline, language=body.language)  # fmt: skip
+        def run(on_text: Callable[[str], None]) -> Coroutine[Any, Any, Answer]:
+            return answer_question(
+                kiosk, records, body.question, body.session_id, on_text, deadline=deadline, language=body.language
+            )
+
         # aclosing: when the visitor goes away this generator is closed, and the inner one must close (and
         # cancel the generation) now, not whenever the garbage collector gets to it.
         async with aclosing(stream_answer(run)) as stream:

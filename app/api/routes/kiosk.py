@@ -26,7 +26,11 @@ async def kiosk_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     return request.app.state.templates.TemplateResponse(
         request,
         "kiosk.html",
-        {"lang": language, "t": strings(language), "suggestions": suggestions(language),
-         "page_languages": {code: strings(code)["language_name"] for code in PAGE_LANGUAGES},
-         "config_json": json.dumps(config, ensure_ascii=False).replace("</", "<\\/")},
-    )  # fmt: skip
+        {
+            "lang": language,
+            "t": strings(language),
+            "suggestions": suggestions(language),
+            "page_languages": {code: strings(code)["language_name"] for code in PAGE_LANGUAGES},
+            "config_json": json.dumps(config, ensure_ascii=False).replace("</", "<\\/"),
+        },
+    )

@@ -104,8 +104,11 @@ def _question_and_history(body: ChatCompletionRequest) -> tuple[str, list[Turn]]
     question = messages[-1].content.strip()
     if len(question) > 500:
         raise OpenAIError(422, "the question must be at most 500 characters", "messages")
-    history = [Turn(q.content, a.content) for q, a in zip(messages[:-1:2], messages[1:-1:2], strict=False)
-               if q.role == "user" and a.role == "assistant"]  # fmt: skip
+    history = [
+        Turn(q.content, a.content)
+        for q, a in zip(messages[:-1:2], messages[1:-1:2], strict=False)
+        if q.role == "user" and a.role == "assistant"
+    ]
     return question, history
 
 
@@ -116,28 +119,45 @@ def _suggested(answer: Answer) -> str:
 
 def _usage(answer: Answer) -> dict[str, int]:
     """Tokens the model read and wrote; both 0 for FAQ, curated and off-topic answers, which no model wrote."""
-    return {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.tokens,
-            "total_tokens": answer.prompt_tokens + answer.tokens}  # fmt: skip
+    return {
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.tokens,
+        "total_tokens": answer.prompt_tokens + answer.tokens,
+    }
 
 
 def _completion(answer: Answer, created: int) -> dict[str, Any]:
     message = {"role": "assistant", "content": answer.answer + _suggested(answer)}
     return {
-        "id": f"chatcmpl-{answer.request_id}", "object": "chat.completion", "created": created, "model": MODEL_ID,
+        "id": f"chatcmpl-{answer.request_id}",
+        "object": "chat.completion",
+        "created": created,
+        "model": MODEL_ID,
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": answer.finish}],
         "usage": _usage(answer),
-        "kiosk": {"route": answer.route, "related": answer.related, "relevance": round(answer.relevance, 4),
-                  "sources": [p.id for p in answer.sources]},
-    }  # fmt: skip
+        "kiosk": {
+            "route": answer.route,
+            "related": answer.related,
+            "relevance": round(answer.relevance, 4),
+            "sources": [p.id for p in answer.sources],
+        },
+    }
 
 
-async def _chunks(run: Callable[[Callable[[str], None]], Awaitable[Answer]], request_id: str, created: int,
-                  include_usage: bool) -> AsyncIterator[str]:  # fmt: skip
+async def _chunks(
+    run: Callable[[Callable[[str], None]], Awaitable[Answer]], request_id: str, created: int, include_usage: bool
+) -> AsyncIterator[str]:
     """The completion as OpenAI streams it: every chunk with the completion's own id, then (if asked) the usage."""
 
     def chunk(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> str:
-        body = {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk", "created": created,
-                "model": MODEL_ID, "choices": choices, **({"usage": usage} if include_usage else {})}  # fmt: skip
+        body = {
+            "id": f"chatcmpl-{request_id}",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": MODEL_ID,
+            "choices": choices,
+            **({"usage": usage} if include_usage else {}),
+        }
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     def delta(content: dict[str, str], finish: str | None = None) -> str:
@@ -163,8 +183,9 @@ async def _chunks(run: Callable[[Callable[[str], None]], Awaitable[Answer]], req
 
 
 @router.post("/chat/completions", response_model=None)
-async def chat_completions(request: Request, body: ChatCompletionRequest, kiosk: KioskDep, records: RecordsDep,
-                           deadline: DeadlineDep) -> Any:  # fmt: skip
+async def chat_completions(
+    request: Request, body: ChatCompletionRequest, kiosk: KioskDep, records: RecordsDep, deadline: DeadlineDep
+) -> Any:
     """A chat completion for the last user message; earlier turns are context, system messages are ignored."""
     if body.model != MODEL_ID:
         raise _unknown_model()
@@ -173,8 +194,17 @@ async def chat_completions(request: Request, body: ChatCompletionRequest, kiosk:
     question, history = _question_and_history(body)
     rate_limited(request)  # after every check of the input: a malformed request gets its 422, not a 429
     request_id, created = uuid.uuid4().hex, int(time.time())
-    ask = partial(answer_question, kiosk, records, question, None, history=history, deadline=deadline,
-                  request_id=request_id, max_new_tokens=body.max_completion_tokens or body.max_tokens)  # fmt: skip
+    ask = partial(
+        answer_question,
+        kiosk,
+        records,
+        question,
+        None,
+        history=history,
+        deadline=deadline,
+        request_id=request_id,
+        max_new_tokens=body.max_completion_tokens or body.max_tokens,
+    )
     if not body.stream:
         return _completion(await ask(), created)
     refuse_when_full(kiosk)

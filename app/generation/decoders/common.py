@@ -23,9 +23,18 @@ class Decoder(Protocol):
         """Whether a batch of `rows` prompts of `width` tokens, plus `max_new_tokens`, can be decoded here."""
         ...
 
-    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, stop: Stop, *,
-                 eos_token_id: int, pad_token_id: int, process: LogitsProcessor | None = None,
-                 draft: Drafter | None = None) -> torch.Tensor: ...  # fmt: skip
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        max_new_tokens: int,
+        stop: Stop,
+        *,
+        eos_token_id: int,
+        pad_token_id: int,
+        process: LogitsProcessor | None = None,
+        draft: Drafter | None = None,
+    ) -> torch.Tensor: ...
 
     def warmup(self, pad_token_id: int) -> None:
         """Prepare for serving (capture graphs, run the largest request); nothing for most loops."""
@@ -56,9 +65,18 @@ class TransformersDecoder:
     def fits(self, width: int, max_new_tokens: int, rows: int) -> bool:
         return True
 
-    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, stop: Stop, *,
-                 eos_token_id: int, pad_token_id: int, process: LogitsProcessor | None = None,
-                 draft: Drafter | None = None) -> torch.Tensor:  # fmt: skip
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        max_new_tokens: int,
+        stop: Stop,
+        *,
+        eos_token_id: int,
+        pad_token_id: int,
+        process: LogitsProcessor | None = None,
+        draft: Drafter | None = None,
+    ) -> torch.Tensor:
         if draft is not None:
             raise ValueError("transformers' generate checks no drafts here")
         return self.model.generate(

@@ -133,9 +133,16 @@ class CpuDecoder:
         """e^(i·position·frequency), shaped [B, S, 1, d/2] to rotate every head at once."""
         return torch.polar(torch.ones(()), positions.float()[..., None, None] * self.inv_freq)
 
-    def _forward(self, ids: torch.Tensor, positions: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]],
-                 start: int, mask: torch.Tensor, decoding: bool = False,
-                 every: bool = False) -> torch.Tensor:  # fmt: skip
+    def _forward(
+        self,
+        ids: torch.Tensor,
+        positions: torch.Tensor,
+        cache: list[tuple[torch.Tensor, torch.Tensor]],
+        start: int,
+        mask: torch.Tensor,
+        decoding: bool = False,
+        every: bool = False,
+    ) -> torch.Tensor:
         """Logits of the last position ([B, V]; of every position, [B, T, V], with `every`); keys and values of
         `ids` are written to the cache at `start`.
 
@@ -168,9 +175,17 @@ class CpuDecoder:
         pass
 
     @torch.inference_mode()
-    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, stop: Stop,
-                 eos_token_id: int, pad_token_id: int, process: LogitsProcessor | None = None,
-                 draft: Drafter | None = None) -> torch.Tensor:  # fmt: skip
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        max_new_tokens: int,
+        stop: Stop,
+        eos_token_id: int,
+        pad_token_id: int,
+        process: LogitsProcessor | None = None,
+        draft: Drafter | None = None,
+    ) -> torch.Tensor:
         """Greedy continuation of left-padded prompts, `generate`-style: prompt + new ids, pad after a row ends.
 
         `stop(ids)` is called after every token with all ids so far and returns one bool per row;
@@ -186,8 +201,9 @@ class CpuDecoder:
         positions, prefill_mask = prompt_positions_and_mask(attention_mask)
         logits = self._forward(input_ids, positions, cache, 0, prefill_mask[:, None])
         if draft is not None and batch == 1:
-            return self._drafted(input_ids, logits, cache, real, positions[:, -1:], max_new_tokens, stop,
-                                 eos_token_id, process, draft)  # fmt: skip
+            return self._drafted(
+                input_ids, logits, cache, real, positions[:, -1:], max_new_tokens, stop, eos_token_id, process, draft
+            )
         ids, finished = input_ids, torch.zeros(batch, dtype=torch.bool)
         position = positions[:, -1:]
         for step in range(max_new_tokens):
@@ -204,9 +220,19 @@ class CpuDecoder:
             logits = self._forward(token[:, None], position, cache, width + step, keys_seen, decoding=True)
         return ids
 
-    def _drafted(self, ids: torch.Tensor, logits: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]],
-                 real: torch.Tensor, position: torch.Tensor, max_new_tokens: int, stop: Stop, eos_token_id: int,
-                 process: LogitsProcessor | None, draft: Drafter) -> torch.Tensor:  # fmt: skip
+    def _drafted(
+        self,
+        ids: torch.Tensor,
+        logits: torch.Tensor,
+        cache: list[tuple[torch.Tensor, torch.Tensor]],
+        real: torch.Tensor,
+        position: torch.Tensor,
+        max_new_tokens: int,
+        stop: Stop,
+        eos_token_id: int,
+        process: LogitsProcessor | None,
+        draft: Drafter,
+    ) -> torch.Tensor:
         """Greedy decoding of one row that checks several proposed tokens per forward pass (prompt lookup).
 
         A decoding step reads every weight to compute one token; reading them once for the chosen token and
@@ -228,8 +254,9 @@ class CpuDecoder:
             feed = torch.tensor([[token, *proposed]])
             n = feed.shape[1]
             keys_seen = torch.cat([real[:, :length].expand(n, -1), torch.ones(n, n, dtype=torch.bool).tril()], -1)
-            every = self._forward(feed, position + 1 + torch.arange(n), cache, length, keys_seen[None, None],
-                                  decoding=True, every=True)  # fmt: skip
+            every = self._forward(
+                feed, position + 1 + torch.arange(n), cache, length, keys_seen[None, None], decoding=True, every=True
+            )
             for j in range(n):  # every[:, j]: the logits after feed[j]
                 real[:, length] = True  # feed[j] is in the answer: its cached keys count
                 length, position = length + 1, position + 1

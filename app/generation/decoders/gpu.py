@@ -83,8 +83,7 @@ class GpuDecoder:
     applies_processor = False
     drafts = False
 
-    def __init__(self, model: Any, max_batch: int, max_length: int, chunk: int = 4,
-                 graphs: bool | None = None) -> None:  # fmt: skip
+    def __init__(self, model: Any, max_batch: int, max_length: int, chunk: int = 4, graphs: bool | None = None) -> None:
         config = model.config
         if not supports(config):
             raise ValueError(f"GpuDecoder does not reproduce this model ({config.model_type})")
@@ -121,8 +120,9 @@ class GpuDecoder:
     @staticmethod
     def _layer(layer: Any) -> _Layer:
         attention, mlp = layer.self_attention, layer.mlp
-        return _Layer(layer.input_layernorm, attention.query_key_value, attention.dense, mlp.dense_h_to_4h,
-                      mlp.dense_4h_to_h)  # fmt: skip
+        return _Layer(
+            layer.input_layernorm, attention.query_key_value, attention.dense, mlp.dense_h_to_4h, mlp.dense_4h_to_h
+        )
 
     # --- the model ---------------------------------------------------------------------------------------
 
@@ -135,16 +135,27 @@ class GpuDecoder:
         batch, width = q.shape[:2]
         rows = max(1, ATTENTION_BYTES // (width * self.heads * keys.shape[1] * 4))
         if batch > rows:  # long prompts in a full batch: float32 scores a few rows at a time
-            return torch.cat([self._attend(q[i : i + rows], keys[i : i + rows], values[i : i + rows],
-                                           mask[i : i + rows]) for i in range(0, batch, rows)])  # fmt: skip
+            return torch.cat(
+                [
+                    self._attend(q[i : i + rows], keys[i : i + rows], values[i : i + rows], mask[i : i + rows])
+                    for i in range(0, batch, rows)
+                ]
+            )
         scores = torch.matmul(q.reshape(batch, width * self.heads, self.head_dim), keys.transpose(1, 2))
         scores = scores.view(batch, width, self.heads, -1).float() / self.head_dim**0.5
         scores = scores.masked_fill(~mask[:, :, None, :], float("-inf"))
         weights = torch.softmax(scores, dim=-1).to(self.dtype).view(batch, width * self.heads, -1)
         return torch.matmul(weights, values).view(batch, width, self.heads * self.head_dim)
 
-    def _forward(self, ids: torch.Tensor, positions: torch.Tensor, start: torch.Tensor | int, width_seen: int,
-                 mask: torch.Tensor, row: int = 0) -> torch.Tensor:  # fmt: skip
+    def _forward(
+        self,
+        ids: torch.Tensor,
+        positions: torch.Tensor,
+        start: torch.Tensor | int,
+        width_seen: int,
+        mask: torch.Tensor,
+        row: int = 0,
+    ) -> torch.Tensor:
         """Logits of the last position of `ids` [B, T]; their keys and values go to cache columns start.. of
         cache rows row.. .
 
@@ -190,8 +201,13 @@ class GpuDecoder:
         bucket = min(bucket, self.max_batch)
         if bucket not in self._steps:
             long = {"dtype": torch.long, "device": self.device}
-            step = _Step(bucket, torch.zeros(bucket, **long), torch.zeros(bucket, **long), torch.zeros(1, **long),
-                         torch.ones(bucket, dtype=torch.bool, device=self.device))  # fmt: skip
+            step = _Step(
+                bucket,
+                torch.zeros(bucket, **long),
+                torch.zeros(bucket, **long),
+                torch.zeros(1, **long),
+                torch.ones(bucket, dtype=torch.bool, device=self.device),
+            )
             if self.graphs:
                 step.graph = self._capture(step)
             self._steps[bucket] = step
@@ -237,9 +253,17 @@ class GpuDecoder:
         return 0 < rows <= self.max_batch and max_new_tokens > 0 and width + max_new_tokens <= self.max_length
 
     @torch.inference_mode()
-    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, stop: Stop,
-                 eos_token_id: int, pad_token_id: int, process: LogitsProcessor | None = None,
-                 draft: Drafter | None = None) -> torch.Tensor:  # fmt: skip
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        max_new_tokens: int,
+        stop: Stop,
+        eos_token_id: int,
+        pad_token_id: int,
+        process: LogitsProcessor | None = None,
+        draft: Drafter | None = None,
+    ) -> torch.Tensor:
         """Greedy continuation of left-padded prompts, `generate`-style: prompt + new ids, padding after a row ends.
 
         `stop(ids)` is called with all ids so far after every token and returns one bool per row.
@@ -262,11 +286,19 @@ class GpuDecoder:
         # The prompts a few rows at a time: 32 prompts that fill the cache at once peaked at 8.2 GiB on the
         # H100 (the MLP's activations), in pieces of PREFILL_TOKENS they stay near the decoding footprint.
         rows_at_once = max(1, PREFILL_TOKENS // width)
-        first = torch.cat([
-            self._forward(input_ids[i : i + rows_at_once], positions[i : i + rows_at_once], 0, width,
-                          mask[i : i + rows_at_once], row=i).argmax(dim=-1)
-            for i in range(0, batch, rows_at_once)
-        ])  # fmt: skip
+        first = torch.cat(
+            [
+                self._forward(
+                    input_ids[i : i + rows_at_once],
+                    positions[i : i + rows_at_once],
+                    0,
+                    width,
+                    mask[i : i + rows_at_once],
+                    row=i,
+                ).argmax(dim=-1)
+                for i in range(0, batch, rows_at_once)
+            ]
+        )
         # the first new token, then the graph from there
         step.token.fill_(pad_token_id)
         step.token[:batch] = first

@@ -65,10 +65,18 @@ def test_an_unfinished_generated_answer_is_replaced_by_the_best_retrieved_senten
 
 @pytest.mark.parametrize(
     "payload",
-    [{"question": ""}, {"question": "   "}, {"question": "x" * 501}, {"question": "who\x00was he"}, {},
-     {"question": 12}, {"question": "ok", "extra": 1}, {"question": "who", "session_id": "bad id!"},
-     {"question": "who", "language": "de"}],
-)  # fmt: skip
+    [
+        {"question": ""},
+        {"question": "   "},
+        {"question": "x" * 501},
+        {"question": "who\x00was he"},
+        {},
+        {"question": 12},
+        {"question": "ok", "extra": 1},
+        {"question": "who", "session_id": "bad id!"},
+        {"question": "who", "language": "de"},
+    ],
+)
 def test_bad_input_gets_422_before_the_gate(client, fake, payload):
     gate = client.app.state.services.gate
     calls = []
@@ -158,8 +166,9 @@ def test_classify(client):
 def test_follow_up_keeps_the_conversation(client, fake):
     first = client.post("/api/v1/ask", json={"question": "who was ho chi minh's father?"}).json()
     assert first["related"]
-    follow = client.post("/api/v1/ask", json={"question": "and what did that man do after that?",
-                                              "session_id": first["session_id"]}).json()  # fmt: skip
+    follow = client.post(
+        "/api/v1/ask", json={"question": "and what did that man do after that?", "session_id": first["session_id"]}
+    ).json()
     assert follow["related"] and follow["route"] == "generated"
     prompt = client.app.state.services.worker.generator.last_prompt  # type: ignore[attr-defined]
     assert "who was ho chi minh's father?" in prompt and first["answer"] in prompt
@@ -167,8 +176,11 @@ def test_follow_up_keeps_the_conversation(client, fake):
 
 def test_a_long_conversation_keeps_only_the_turns_that_fit_the_history_budget(tmp_path):
     fake = FakeGenerator()
-    questions = [NOVEL_RELATED, "what did uncle ho think about rivers and farmers in his youth?",
-                 "what did uncle ho think about mountains and soldiers in his old age?"]  # fmt: skip
+    questions = [
+        NOVEL_RELATED,
+        "what did uncle ho think about rivers and farmers in his youth?",
+        "what did uncle ho think about mountains and soldiers in his old age?",
+    ]
     with make_client(tmp_path, fake, max_history_tokens=60) as c:  # one turn here is ~35 tokens
         session_id = None
         for question in questions:
@@ -215,8 +227,11 @@ def test_rows_are_committed_before_the_response_and_hold_no_visitor_text(client,
 def test_questions_are_stored_only_when_staff_turn_it_on(tmp_path):
     with make_client(tmp_path, store_questions=True) as c:
         rid = c.post("/api/v1/ask", json={"question": "who was uncle ho"}).json()["request_id"]
-    row = sqlite3.connect(tmp_path / "kiosk.sqlite3").execute(
-        "SELECT question FROM requests WHERE request_id = ?", (rid,)).fetchone()  # fmt: skip
+    row = (
+        sqlite3.connect(tmp_path / "kiosk.sqlite3")
+        .execute("SELECT question FROM requests WHERE request_id = ?", (rid,))
+        .fetchone()
+    )
     assert row == ("who was uncle ho",)
 
 
@@ -259,17 +274,27 @@ def test_openai_chat_completions(client, fake):
         client.post("/v1/chat/completions", json={"messages": [{"role": "assistant", "content": "hi"}]}).status_code
         == 422
     )
-    with client.stream("POST", "/v1/chat/completions", json={"stream": True, "messages": [
-            {"role": "user", "content": NOVEL_RELATED}]}) as r:  # fmt: skip
+    with client.stream(
+        "POST", "/v1/chat/completions", json={"stream": True, "messages": [{"role": "user", "content": NOVEL_RELATED}]}
+    ) as r:
         raw = "".join(r.iter_text())
     assert raw.rstrip().endswith("data: [DONE]") and "chat.completion.chunk" in raw
 
 
 def test_openapi_documents_every_endpoint(client):
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ("/api/v1/ask", "/api/v1/ask/stream", "/api/v1/classify", "/api/v1/feedback",
-                 "/api/v1/staff/stats", "/api/v1/staff/feedback.csv", "/v1/chat/completions", "/healthz",
-                 "/readyz", "/metrics"):  # fmt: skip
+    for path in (
+        "/api/v1/ask",
+        "/api/v1/ask/stream",
+        "/api/v1/classify",
+        "/api/v1/feedback",
+        "/api/v1/staff/stats",
+        "/api/v1/staff/feedback.csv",
+        "/v1/chat/completions",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ):
         assert path in paths
     assert paths["/api/v1/ask"]["post"]["requestBody"]["content"]["application/json"]["schema"]
 

@@ -34,9 +34,16 @@ def _page(bypass_csp: bool):
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )  # fmt: skip
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
         context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=bypass_csp)
         yield context.new_page()
         browser.close()
@@ -141,8 +148,18 @@ def _assert_page_in(page, language: str) -> None:
 
 def _answer_with(page, **done: object) -> None:
     """The stream answers one `done` event as the answering side sends it (`language`, route `clarify`)."""
-    event = {"answer": "", "related": True, "relevance": 1.0, "route": "curated", "sources": [], "suggestions": [],
-             "session_id": "s" * 32, "request_id": "r" * 32, "latency_ms": 1.0, **done}  # fmt: skip
+    event = {
+        "answer": "",
+        "related": True,
+        "relevance": 1.0,
+        "route": "curated",
+        "sources": [],
+        "suggestions": [],
+        "session_id": "s" * 32,
+        "request_id": "r" * 32,
+        "latency_ms": 1.0,
+        **done,
+    }
     body = f"event: done\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
     page.unroute(STREAM)
     page.route(STREAM, lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body))

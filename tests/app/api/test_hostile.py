@@ -65,14 +65,17 @@ def test_a_lone_surrogate_gets_a_json_422_on_every_route(client, path):
 
 @pytest.mark.parametrize(
     ("path", "payload"),
-    [("/api/v1/ask", {"question": "who\x1bwas he"}), ("/api/v1/classify", {"question": " \u3000\n "}),
-     ("/api/v1/feedback", {"request_id": "0" * 32, "helpful": 1}),
-     ("/api/v1/feedback", {"request_id": "0" * 32, "helpful": True, "comment": "nul\x00"}),
-     ("/v1/chat/completions", {"messages": [{"role": "user", "content": "who was he\x00"}]}),
-     ("/v1/chat/completions", {"messages": [{"role": "user", "content": "who was he\x1b[2J"}]}),
-     ("/v1/chat/completions", {"messages": [{"role": "user", "content": "who was he"}], "stream": 0}),
-     ("/v1/chat/completions", {"messages": [{"role": "assistant", "content": "hi"}]})],  # the route's own check
-)  # fmt: skip
+    [
+        ("/api/v1/ask", {"question": "who\x1bwas he"}),
+        ("/api/v1/classify", {"question": " \u3000\n "}),
+        ("/api/v1/feedback", {"request_id": "0" * 32, "helpful": 1}),
+        ("/api/v1/feedback", {"request_id": "0" * 32, "helpful": True, "comment": "nul\x00"}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "who was he\x00"}]}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "who was he\x1b[2J"}]}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "who was he"}], "stream": 0}),
+        ("/v1/chat/completions", {"messages": [{"role": "assistant", "content": "hi"}]}),
+    ],  # the route's own check
+)
 def test_every_422_has_the_validation_errors_shape(client, path, payload):
     _assert_validation_shape(client.post(path, json=payload))
 
@@ -97,8 +100,10 @@ def test_an_unhandled_error_is_a_json_500_with_headers_a_close_and_no_request_in
         gate.relevance = original
     assert r.status_code == 500 and r.json() == {"detail": "internal error"}
     assert r.headers["connection"] == "close"  # the server closes it, and the client knows not to reuse it
-    assert r.headers["x-content-type-options"] == "nosniff" and "frame-ancestors 'none'" in r.headers[
-        "content-security-policy"]  # fmt: skip
+    assert (
+        r.headers["x-content-type-options"] == "nosniff"
+        and "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    )
     assert "unhandled RuntimeError" in caplog.text and "test_hostile.py" in caplog.text
     assert CANARY not in caplog.text  # caplog.text holds formatted tracebacks too
     assert client.post("/api/v1/classify", json={"question": "who was uncle ho"}).status_code == 200
@@ -177,8 +182,10 @@ def _proxied_client(tmp_path: Path, **overrides: object) -> TestClient:
 def test_a_spoofed_x_forwarded_for_does_not_reset_the_rate_limit(tmp_path):
     staff = {"X-API-Key": STAFF_KEY}
     with _proxied_client(tmp_path) as c:
-        codes = [c.get("/api/v1/staff/stats", headers={**staff, "X-Forwarded-For": f"203.0.113.{i}"}).status_code
-                 for i in range(3)]  # fmt: skip
+        codes = [
+            c.get("/api/v1/staff/stats", headers={**staff, "X-Forwarded-For": f"203.0.113.{i}"}).status_code
+            for i in range(3)
+        ]
         assert codes == [200, 200, 429]
         r = c.post("/api/v1/classify", json={"question": "who was he"}, headers={"X-Forwarded-For": "198.51.100.7"})
         assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
@@ -189,8 +196,12 @@ def test_forwarded_addresses_count_only_from_trusted_proxies(tmp_path):
         for i in range(3):  # each forwarded client has its own limit
             headers = {"X-Forwarded-For": f"203.0.113.{i}"}
             assert c.post("/api/v1/classify", json={"question": "who was he"}, headers=headers).status_code == 200
-        codes = [c.post("/api/v1/classify", json={"question": "who was he"},
-                        headers={"X-Forwarded-For": "203.0.113.9"}).status_code for _ in range(3)]  # fmt: skip
+        codes = [
+            c.post(
+                "/api/v1/classify", json={"question": "who was he"}, headers={"X-Forwarded-For": "203.0.113.9"}
+            ).status_code
+            for _ in range(3)
+        ]
         assert codes == [200, 200, 429]
 
 
@@ -199,8 +210,9 @@ def test_a_malformed_request_gets_its_422_before_the_rate_limit(tmp_path):
         assert c.post("/api/v1/classify", json={"question": "who was he"}).status_code == 200
         for path in POST_ROUTES:
             _assert_validation_shape(c.post(path, json={"question": ""}))
-        _assert_validation_shape(c.post("/v1/chat/completions", json={"messages": [{"role": "system",
-                                                                                      "content": "x"}]}))  # fmt: skip
+        _assert_validation_shape(
+            c.post("/v1/chat/completions", json={"messages": [{"role": "system", "content": "x"}]})
+        )
         assert c.post("/api/v1/ask", json={"question": "who was he"}).status_code == 429
 
 

@@ -114,9 +114,16 @@ def test_the_off_topic_reply_lists_the_questions_it_announces(client):
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"messages": []}, {"messages": [{"role": "user"}]}, {"messages": [{"role": "tool", "content": "x"}]},
-     {"messages": [{"role": "assistant", "content": "hi"}]}, _ask("x" * 501), _ask(NOVEL_RELATED, max_tokens=0)],
-)  # fmt: skip
+    [
+        {},
+        {"messages": []},
+        {"messages": [{"role": "user"}]},
+        {"messages": [{"role": "tool", "content": "x"}]},
+        {"messages": [{"role": "assistant", "content": "hi"}]},
+        _ask("x" * 501),
+        _ask(NOVEL_RELATED, max_tokens=0),
+    ],
+)
 def test_bad_requests_get_422_in_openais_form(client, fake, body):
     _assert_openai_error(client.post(CHAT, json=body), 422)
     assert fake.calls == 0
@@ -136,8 +143,10 @@ def test_a_huge_history_is_cut_to_the_token_budget_in_the_prompt(client, fake):
     messages = []
     for i in range(9):  # 8 turns of ~1.6 KB, then a short one: ~13 KB of history
         size = 1 if i == 8 else 10
-        messages += [{"role": "user", "content": f"question {i} " + "about his life " * 5 * size},
-                     {"role": "assistant", "content": f"answer {i} " + "he travelled a lot " * 4 * size}]  # fmt: skip
+        messages += [
+            {"role": "user", "content": f"question {i} " + "about his life " * 5 * size},
+            {"role": "assistant", "content": f"answer {i} " + "he travelled a lot " * 4 * size},
+        ]
     assert len(json.dumps(messages)) > 13_000
     messages.append({"role": "user", "content": NOVEL_RELATED})
     assert client.post(CHAT, json={"model": "hcm-kiosk", "messages": messages}).status_code == 200
@@ -153,8 +162,12 @@ def test_the_official_openai_client(client, fake):
     assert [m.id for m in api.models.list()] == ["hcm-kiosk"]
     completion = api.chat.completions.create(model="hcm-kiosk", messages=[{"role": "user", "content": NOVEL_RELATED}])
     assert completion.choices[0].message.content == fake.text and completion.usage.prompt_tokens > 0
-    stream = api.chat.completions.create(model="hcm-kiosk", messages=[{"role": "user", "content": NOVEL_RELATED}],
-                                         stream=True, stream_options={"include_usage": True})  # fmt: skip
+    stream = api.chat.completions.create(
+        model="hcm-kiosk",
+        messages=[{"role": "user", "content": NOVEL_RELATED}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     chunks = list(stream)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == fake.text
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == len(fake.text.split())

@@ -60,8 +60,15 @@ def test_a_strong_bias_copies_the_started_sentence_to_its_end_then_ends(llama, l
         out = decoder.generate(ids, mask, 8, never, eos_token_id=EOS, pad_token_id=PAD, process=copying)
     else:
         with torch.inference_mode():
-            out = llama.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8, do_sample=False,
-                                 logits_processor=[copying], eos_token_id=EOS, pad_token_id=PAD)  # fmt: skip
+            out = llama.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=8,
+                do_sample=False,
+                logits_processor=[copying],
+                eos_token_id=EOS,
+                pad_token_id=PAD,
+            )
     for row, source in zip(out[:, ids.shape[1] :].tolist(), sources, strict=True):
         assert row[:5] == source[0] + [EOS]
 

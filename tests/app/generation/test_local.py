@@ -50,8 +50,13 @@ def test_the_config_has_the_services_defaults_and_reads_its_settings():
     shared = [f.name for f in fields(GeneratorConfig) if f.name in Settings.model_fields]
     assert len(shared) == 11
     assert all(getattr(GeneratorConfig(), name) == getattr(served, name) for name in shared)
-    settings = Settings(_env_file=None, max_batch_size=3, copy_bias=1.5, adapter_dir=None,  # type: ignore[call-arg]
-                        base_cache_dir=Path("elsewhere"))  # fmt: skip
+    settings = Settings(
+        _env_file=None,
+        max_batch_size=3,
+        copy_bias=1.5,
+        adapter_dir=None,  # type: ignore[call-arg]
+        base_cache_dir=Path("elsewhere"),
+    )
     config = GeneratorConfig.from_settings(settings)
     assert (config.max_batch_size, config.copy_bias, config.adapter_dir) == (3, 1.5, None)
     assert config.base_cache_dir == Path("elsewhere") and config.merge and config.compile_decoding

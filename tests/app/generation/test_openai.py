@@ -52,7 +52,8 @@ def test_the_servers_own_token_counts_are_used_when_it_sends_them():
     assert seen[0]["stream_options"] == {"include_usage": True}
     assert (result.text, result.prompt_tokens, result.tokens) == ("He was born in 1890.", 57, 5)
     (without,) = _generator([" He was", " born in", " 1890."], []).generate_batch(
-        [GenerationRequest("p", 32, time.monotonic() + 10)])  # fmt: skip
+        [GenerationRequest("p", 32, time.monotonic() + 10)]
+    )
     assert (without.prompt_tokens, without.tokens) == (0, 3)  # not sent: unknown, and one token per piece
 
 

@@ -54,8 +54,9 @@ def test_marker_tokens_are_those_that_could_begin_a_stop_string():
     from transformers import PreTrainedTokenizerFast
 
     vocab = {"hello": 0, "<human": 1, "world": 2, "\n": 3, "<unk>": 4}
-    fast = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<unk>")),
-                                   unk_token="<unk>")  # fmt: skip
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<unk>")), unk_token="<unk>"
+    )
     assert marker_token_ids(fast) == {1, 3}  # "<unk>" is special: decoded rows never contain its text
 
     class Slow:  # no Rust backend: decoded one by one

@@ -59,8 +59,10 @@ def test_a_verified_answer_is_found_by_meaning_when_no_word_is_shared(embedder, 
 
     monkeypatch.setattr(AnswerRanker, "QUESTION_WEIGHT", 0.0)  # the answers' own words against their meaning
     passages = [Passage("kb-1", "museum", "Life", "Death", DEATH + " " + DECLARATION, "", "CC BY-SA 4.0")]
-    pairs = [VerifiedPair("How old was Ho Chi Minh when he died?", DEATH, ("kb-1",)),
-             VerifiedPair("Who read the declaration of independence?", DECLARATION, ("kb-1",))]  # fmt: skip
+    pairs = [
+        VerifiedPair("How old was Ho Chi Minh when he died?", DEATH, ("kb-1",)),
+        VerifiedPair("Who read the declaration of independence?", DECLARATION, ("kb-1",)),
+    ]
     question = "when did uncle ho pass away"
     by_words = Retriever(passages, pairs).answers
     by_meaning = Retriever(passages, pairs, embedder=embedder).answers

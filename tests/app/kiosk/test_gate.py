@@ -22,8 +22,13 @@ def gate() -> RelevanceGate:
     return RelevanceGate.load(GATE)
 
 
-RELATED = ["what was Bác Hồ's real name", "who read the declaration in 1945?", "when did uncle ho die",
-           "ho chi min birthplace", "nguyen ai quoc in paris"]  # fmt: skip
+RELATED = [
+    "what was Bác Hồ's real name",
+    "who read the declaration in 1945?",
+    "when did uncle ho die",
+    "ho chi min birthplace",
+    "nguyen ai quoc in paris",
+]
 
 
 @pytest.mark.parametrize("question", RELATED)
@@ -31,8 +36,15 @@ def test_related_questions_pass(gate, question):
     assert gate.is_related(question), gate.relevance(question)
 
 
-@pytest.mark.parametrize("question", ["best pho in Ho Chi Minh City?", "taxi from tan son nhat airport to district 1",
-                                      "how did lenin die", "what is the capital of france?"])  # fmt: skip
+@pytest.mark.parametrize(
+    "question",
+    [
+        "best pho in Ho Chi Minh City?",
+        "taxi from tan son nhat airport to district 1",
+        "how did lenin die",
+        "what is the capital of france?",
+    ],
+)
 def test_off_topic_questions_are_refused(gate, question):
     assert not gate.is_related(question), gate.relevance(question)
 
@@ -125,9 +137,11 @@ def test_the_names_him_feature_tells_the_man_from_the_city():
 def test_knowledge_coverage_is_high_for_what_the_museum_tells_and_zero_for_unknown_words():
     from app.kiosk.gate import KnowledgeCoverage
 
-    passages = ("Ho Chi Minh read the Declaration of Independence in Ba Dinh Square on 2 September 1945.",
-                "He worked as a kitchen assistant in London and as a photo retoucher in Paris.",
-                "Ba Dinh Square lies in Hanoi.")  # fmt: skip
+    passages = (
+        "Ho Chi Minh read the Declaration of Independence in Ba Dinh Square on 2 September 1945.",
+        "He worked as a kitchen assistant in London and as a photo retoucher in Paris.",
+        "Ba Dinh Square lies in Hanoi.",
+    )
     coverage = KnowledgeCoverage(passages).fit([])
     declaration = coverage.value("who read the declaration of independence in 1945?")
     assert declaration > coverage.value("when was the declaration read and where is paris?") > 0.0

@@ -48,9 +48,15 @@ def kiosk() -> Iterator[Kiosk]:
     worker = GenerationWorker(fake, queue_size=4, max_batch=1, batch_wait_ms=0)
     worker.start()
     services: Any = Services(
-        gate=Gate(), faq=Faq(), curated=CuratedAnswers([PAIR], 0.8), retriever=Retriever([PASSAGE], [PAIR]),
-        passages={PASSAGE.id: PASSAGE}, worker=worker, sessions=SessionStore(3, 600, 100), metrics=Metrics(),
-    )  # fmt: skip
+        gate=Gate(),
+        faq=Faq(),
+        curated=CuratedAnswers([PAIR], 0.8),
+        retriever=Retriever([PASSAGE], [PAIR]),
+        passages={PASSAGE.id: PASSAGE},
+        worker=worker,
+        sessions=SessionStore(3, 600, 100),
+        metrics=Metrics(),
+    )
     yield Kiosk(services)
     worker.stop()
 

@@ -33,8 +33,13 @@ def test_nonsense_gets_no_context(retriever):
 
 
 def test_hints_pull_a_paraphrase_to_its_passage():
-    texts = ["His father was a Confucian scholar.", "He travelled to France in 1911.", "He died in 1969.",
-             "He founded the Việt Minh in 1941.", "He read the declaration in 1945."]  # fmt: skip
+    texts = [
+        "His father was a Confucian scholar.",
+        "He travelled to France in 1911.",
+        "He died in 1969.",
+        "He founded the Việt Minh in 1941.",
+        "He read the declaration in 1945.",
+    ]
     passages = [Passage(f"p{i}", "museum", "T", "S", t, "", "") for i, t in enumerate(texts, 1)]
     plain = Retriever(passages)
     assert plain.search("what was his dad's job") == []

@@ -17,9 +17,17 @@ TARGETS = ("query_key_value", "dense_h_to_4h", "dense_4h_to_h")
 def _tiny_falcon():
     from transformers import FalconConfig, FalconForCausalLM
 
-    config = FalconConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                          multi_query=True, parallel_attn=True, new_decoder_architecture=False, bias=False,
-                          alibi=False)  # fmt: skip
+    config = FalconConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        multi_query=True,
+        parallel_attn=True,
+        new_decoder_architecture=False,
+        bias=False,
+        alibi=False,
+    )
     return FalconForCausalLM(config)
 
 
@@ -65,8 +73,9 @@ def test_4bit_check_passes_when_every_target_is_linear4bit(fake_bnb):
     assert verify_4bit(model, TARGETS) == 2 * 3
 
 
-@pytest.mark.parametrize(("freeze", "layers", "expected"), [(16, 32, 16), (16.0, 32, 16), (0.5, 30, 15),
-                                                            (0.67, 30, 20), (0, 30, 0)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("freeze", "layers", "expected"), [(16, 32, 16), (16.0, 32, 16), (0.5, 30, 15), (0.67, 30, 20), (0, 30, 0)]
+)
 def test_frozen_layer_count(freeze, layers, expected):
     assert frozen_layer_count(freeze, layers) == expected
 

@@ -14,9 +14,20 @@ def llama():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=3,
-                         num_attention_heads=4, num_key_value_heads=2, head_dim=16, tie_word_embeddings=True,
-                         rope_theta=100000.0, bos_token_id=2, eos_token_id=EOS, pad_token_id=PAD)  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=96,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        tie_word_embeddings=True,
+        rope_theta=100000.0,
+        bos_token_id=2,
+        eos_token_id=EOS,
+        pad_token_id=PAD,
+    )
     model = LlamaForCausalLM(config).eval()
     with torch.no_grad():  # larger weights than the default init, so that greedy choices are not near-ties
         for p in model.parameters():
@@ -27,8 +38,9 @@ def llama():
 def test_same_tokens_as_transformers_generate_with_left_padding(llama):
     ids, mask = left_padded()
     with torch.inference_mode():
-        expected = llama.generate(input_ids=ids, attention_mask=mask, max_new_tokens=12, do_sample=False,
-                                  eos_token_id=-1, pad_token_id=PAD)  # fmt: skip
+        expected = llama.generate(
+            input_ids=ids, attention_mask=mask, max_new_tokens=12, do_sample=False, eos_token_id=-1, pad_token_id=PAD
+        )
     ours = CpuDecoder(llama, int8=False).generate(ids, mask, 12, never, eos_token_id=-1, pad_token_id=PAD)
     assert ours.tolist() == expected.tolist()
 
@@ -51,8 +63,9 @@ def test_rows_end_at_eos_or_when_stop_says_so(llama):
     decoder = CpuDecoder(llama, int8=False)
     free = decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD)[:, 7:].tolist()
     eos = free[0][-1]  # a token row 0 produces: it must end there
-    out = decoder.generate(ids, mask, 6, lambda seen: torch.tensor([False, seen.shape[1] >= 9, False]),
-                           eos_token_id=eos, pad_token_id=PAD)[:, 7:].tolist()  # fmt: skip
+    out = decoder.generate(
+        ids, mask, 6, lambda seen: torch.tensor([False, seen.shape[1] >= 9, False]), eos_token_id=eos, pad_token_id=PAD
+    )[:, 7:].tolist()
     assert_rows_end_at_eos_or_stop(out, free, eos)
 
 
@@ -69,8 +82,18 @@ def test_other_architectures_stay_with_generate(llama):
 
     assert supports(llama.config)
     assert not supports(FalconConfig())
-    scaled = llama.config.__class__(**{**llama.config.to_dict(), "rope_scaling": {"rope_type": "llama3", "factor": 8.0,
-        "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}})  # fmt: skip
+    scaled = llama.config.__class__(
+        **{
+            **llama.config.to_dict(),
+            "rope_scaling": {
+                "rope_type": "llama3",
+                "factor": 8.0,
+                "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 64,
+            },
+        }
+    )
     assert not supports(scaled)
     with pytest.raises(ValueError, match="does not reproduce"):
         CpuDecoder(type("M", (), {"config": FalconConfig()})())
@@ -144,8 +167,15 @@ def test_drafted_decoding_ends_at_eos_a_stop_or_the_budget(llama):
     eos = free[4]
     at_eos = decoder.generate(ids, mask, 10, never, eos_token_id=eos, pad_token_id=PAD, draft=draft)
     assert at_eos[0, width:].tolist() == free[: free.index(eos) + 1]
-    stopped = decoder.generate(ids, mask, 10, lambda seen: torch.tensor([seen.shape[1] >= width + 3]),
-                               eos_token_id=-1, pad_token_id=PAD, draft=draft)  # fmt: skip
+    stopped = decoder.generate(
+        ids,
+        mask,
+        10,
+        lambda seen: torch.tensor([seen.shape[1] >= width + 3]),
+        eos_token_id=-1,
+        pad_token_id=PAD,
+        draft=draft,
+    )
     assert stopped[0, width:].tolist() == free[:3]
     budget = decoder.generate(ids, mask, 6, never, eos_token_id=-1, pad_token_id=PAD, draft=draft)
     assert budget[0, width:].tolist() == free[:6]
@@ -156,6 +186,13 @@ def test_drafted_int8_decoding_stays_close_to_one_token_steps(llama):
     mask = torch.ones_like(ids)
     decoder = CpuDecoder(llama, int8=True)
     plain = decoder.generate(ids, mask, 12, never, eos_token_id=-1, pad_token_id=PAD)[0, 7:].tolist()
-    drafted = decoder.generate(ids, mask, 12, never, eos_token_id=-1, pad_token_id=PAD,
-                               draft=lambda so_far: plain[len(so_far) : len(so_far) + 4])[0, 7:].tolist()  # fmt: skip
+    drafted = decoder.generate(
+        ids,
+        mask,
+        12,
+        never,
+        eos_token_id=-1,
+        pad_token_id=PAD,
+        draft=lambda so_far: plain[len(so_far) : len(so_far) + 4],
+    )[0, 7:].tolist()
     assert sum(a == b for a, b in zip(plain, drafted, strict=True)) >= 9

@@ -18,9 +18,20 @@ def falcon():
     from transformers import FalconConfig, FalconForCausalLM
 
     torch.manual_seed(0)
-    config = FalconConfig(vocab_size=96, hidden_size=64, num_hidden_layers=3, num_attention_heads=4,
-                          multi_query=True, parallel_attn=True, new_decoder_architecture=False, bias=False,
-                          alibi=False, bos_token_id=2, eos_token_id=EOS, pad_token_id=PAD)  # fmt: skip
+    config = FalconConfig(
+        vocab_size=96,
+        hidden_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        multi_query=True,
+        parallel_attn=True,
+        new_decoder_architecture=False,
+        bias=False,
+        alibi=False,
+        bos_token_id=2,
+        eos_token_id=EOS,
+        pad_token_id=PAD,
+    )
     model = FalconForCausalLM(config).eval()
     with torch.no_grad():  # larger weights than the default init, so that greedy choices are not near-ties
         for p in model.parameters():
@@ -32,8 +43,9 @@ def falcon():
 def test_same_tokens_as_transformers_generate_with_left_padding(falcon, chunk):
     ids, mask = left_padded()
     with torch.inference_mode():
-        expected = falcon.generate(input_ids=ids, attention_mask=mask, max_new_tokens=12, do_sample=False,
-                                   eos_token_id=-1, pad_token_id=PAD)  # fmt: skip
+        expected = falcon.generate(
+            input_ids=ids, attention_mask=mask, max_new_tokens=12, do_sample=False, eos_token_id=-1, pad_token_id=PAD
+        )
     decoder = GpuDecoder(falcon, max_batch=4, max_length=32, chunk=chunk)
     ours = decoder.generate(ids, mask, 12, never, eos_token_id=-1, pad_token_id=PAD)
     assert ours.tolist() == expected.tolist()
