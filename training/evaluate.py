@@ -45,6 +45,8 @@ from training.sft_data import context_embedders, make_examples, split_for_eval
 log = logging.getLogger(__name__)
 REPORTS = Path("reports")
 RUNS_CSV = REPORTS / "runs.csv"
+# Conversations written (from the knowledge base only) for choosing follow-up rules; never a final yardstick.
+VALIDATION_DIR = Path("data/validation")
 
 
 def generate(generator: LocalGenerator, grounded: list[Grounded], max_new_tokens: int, batch: int = 8) -> list[str]:
@@ -107,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--set",
         dest="eval_set",
-        choices=["qa", "fresh"],
+        choices=["qa", "fresh", "validation"],
         default="qa",
-        help="fresh: the fresh evaluation set (data/eval/), answered as served (KIOSK_* settings)",
+        help="fresh: the fresh evaluation set (data/eval/), answered as served (KIOSK_* settings); validation: the "
+        "conversations written for choosing follow-up rules (data/validation/), answered the same way",
     )
     parser.add_argument("--limit", type=int, help="evaluate the first N test pairs only")
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -222,8 +225,9 @@ def evaluate_runs(
     return results
 
 
-def evaluate_fresh(limit: int | None, report: Path) -> int:
-    """The fresh set through the service's own pipeline, as configured by the KIOSK_* settings."""
+def evaluate_fresh(limit: int | None, report: Path, directory: Path | None = None) -> int:
+    """The fresh set (or a set of that format in `directory`) through the service's own pipeline, as configured by
+    the KIOSK_* settings."""
     from app.kiosk.services import load_services
     from app.settings import Settings
     from training.fresh_report import report as fresh_report
@@ -234,7 +238,13 @@ def evaluate_fresh(limit: int | None, report: Path) -> int:
     services = load_services(settings)
     try:
         result = fresh_report(
-            services, load(), report, limit, base_model=settings.base_model, adapter=str(settings.adapter_dir)
+            services,
+            load() if directory is None else load(directory),
+            report,
+            limit,
+            base_model=settings.base_model,
+            adapter=str(settings.adapter_dir),
+            **({} if directory is None else {"title": "Validation set", "source": f"{directory.as_posix()}/"}),
         )
     finally:
         if services.worker is not None:
@@ -248,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.eval_set == "fresh":
         return evaluate_fresh(args.limit, args.report or REPORTS / "eval_fresh.md")
+    if args.eval_set == "validation":
+        return evaluate_fresh(args.limit, args.report or REPORTS / "eval_validation.md", VALIDATION_DIR)
     if args.config is None:
         parser.error("--config is required")
     runs = checked_runs(parser, args)

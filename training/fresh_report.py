@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from app.artifacts import atomic_write_text
-from app.kiosk.pipeline import Kiosk, Services
+from app.kiosk.pipeline import Answer, Kiosk, Services
+from app.strings import strings
 from training.fresh_set import DECLINED, FreshSet, Question, confirms, key_fact_score, verdict
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class Outcome:
     declined: bool
     wrong_verdict: bool = False
     turn: int = 0
+    answered_in: str = ""
+    """The language of the reply's text ("en" for an English answer behind a Vietnamese note)."""
 
 
 def judge(q: Question, route: str, answer: str) -> Outcome:
@@ -55,12 +58,18 @@ def judge(q: Question, route: str, answer: str) -> Outcome:
     return Outcome(q.id, q.language, q.style, route, answer, score, wrong, declined, wrong_verdict)
 
 
+def reply_language(a: Answer) -> str:
+    """The language the visitor reads: the one the kiosk reports, unless the text is English behind a note saying so."""
+    return "en" if a.language == "vi" and a.answer.startswith(strings("vi")["english_answer_note"]) else a.language
+
+
 async def answer_all(kiosk: Kiosk, fresh: FreshSet, limit: int | None = None) -> list[Outcome]:
     """Single questions, then conversations (one session each), then loaded questions."""
     outcomes: list[Outcome] = []
     for q in fresh.questions[:limit]:
         a = await kiosk.ask(q.question)
         outcomes.append(judge(q, a.route, a.answer))
+        outcomes[-1].answered_in = reply_language(a)
     for conv in fresh.conversations[:limit]:
         session = None
         for i, turn in enumerate(conv.turns, 1):
@@ -68,6 +77,7 @@ async def answer_all(kiosk: Kiosk, fresh: FreshSet, limit: int | None = None) ->
             session = a.session_id
             o = judge(turn, a.route, a.answer)
             o.id, o.language, o.group, o.turn = f"{conv.id}#{i}", conv.language, f"conversation:{conv.kind}", i
+            o.answered_in = reply_language(a)
             outcomes.append(o)
     for item in fresh.loaded[:limit]:
         a = await kiosk.ask(item.question)
@@ -76,6 +86,7 @@ async def answer_all(kiosk: Kiosk, fresh: FreshSet, limit: int | None = None) ->
         outcomes.append(
             Outcome(item.id, item.language, f"loaded:{item.kind}", a.route, a.answer, score, bad, a.route in DECLINED)
         )
+        outcomes[-1].answered_in = reply_language(a)
         log.info("answered %d", len(outcomes))
     return outcomes
 
@@ -90,6 +101,7 @@ def summarise(outcomes: Iterable[Outcome]) -> dict[str, float | int]:
         "declined": round(sum(o.declined for o in rows) / len(rows), 3) if rows else float("nan"),
         "not_sure": round(sum(o.route == "clarify" for o in rows) / len(rows), 3) if rows else float("nan"),
         "wrong_verdicts": sum(o.wrong_verdict for o in rows),
+        "own_language": round(sum(o.answered_in == o.language for o in rows) / len(rows), 3) if rows else float("nan"),
     }
 
 
@@ -129,24 +141,27 @@ def grouped(outcomes: list[Outcome]) -> dict[str, dict[str, float | int]]:
 
 def _markdown(summary: dict[str, Any], gate: dict[str, Any], outcomes: list[Outcome], meta: dict[str, Any]) -> str:
     lines = [
-        f"# Fresh evaluation set ({meta['date']})",
+        f"# {meta.get('title', 'Fresh evaluation set')} ({meta['date']})",
         "",
         f"{meta['questions']} single questions, {meta['conversations']} conversations, {meta['loaded']} loaded "
-        f"questions and {meta['gate']} gate questions from `data/eval/` (written apart from the training "
-        "data; see its README), answered as served by the embedded default "
+        f"questions and {meta['gate']} gate questions from `{meta.get('source', 'data/eval/')}` (written apart "
+        "from the training data; see its README), answered as served by the embedded default "
         f"(`{meta['base_model']}` + `{meta['adapter']}`) in {meta['seconds']:.0f} s.",
         "",
         "Key-fact accuracy: share of a question's key facts stated (a declined reply scores 0). "
         "Answered-but-wrong: answered with fewer than half the key facts, a wrong yes/no verdict, or, for "
-        "loaded questions, a confirmation or followed injection. Declined: off-topic or not-sure reply.",
+        "loaded questions, a confirmation or followed injection. Declined: off-topic or not-sure reply. In the "
+        "visitor's language: share of replies in the question's language (French questions get English answers "
+        "from the model; replies English behind a Vietnamese note count as English).",
         "",
-        "| group | n | key-fact accuracy | answered but wrong | declined | not sure | wrong verdicts |",
-        "|---|---|---|---|---|---|---|",
+        "| group | n | key-fact accuracy | answered but wrong | declined | not sure | wrong verdicts "
+        "| in the visitor's language |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, s in summary.items():
         lines.append(
             f"| {name} | {s['n']} | {s['key_fact_accuracy']} | {s['answered_but_wrong']} | {s['declined']} "
-            f"| {s['not_sure']} | {s['wrong_verdicts']} |"
+            f"| {s['not_sure']} | {s['wrong_verdicts']} | {s.get('own_language', '')} |"
         )
     lines += ["", f"## Gate (related F1 {gate['related_f1']})", "", "| language/kind | n | accepted |", "|---|---|---|"]
     lines += [f"| {k} | {gate['n'][k]} | {v} |" for k, v in gate["accepted"].items()]

@@ -8,7 +8,7 @@ from pathlib import Path
 from app.kiosk.corpus import Passage, load_corpus
 from app.kiosk.embeddings import Embedder
 from app.kiosk.retriever import Context, Retriever
-from app.kiosk.verified import read_verified
+from app.kiosk.verified import VerifiedPair, read_verified
 from app.prompt import Turn, build_prompt, ends_cleanly
 
 
@@ -25,14 +25,18 @@ def build_retriever(corpus: Path, verified_files: list[Path], embedder: Embedder
 
 
 def ground(
-    question: str, retriever: Retriever | None, history: tuple[Turn, ...] = (), follow_up: bool = True
+    question: str,
+    retriever: Retriever | None,
+    history: tuple[Turn, ...] = (),
+    query: str = "",
+    answers: list[VerifiedPair] | None = None,
 ) -> Grounded:
-    """Retrieve for the question (with the previous one when it is a follow-up, so that it finds its subject);
-    the earlier turns go into the prompt either way."""
+    """Retrieve for `query` (the question, or a follow-up resolved against its conversation, so that it finds its
+    subject); the earlier turns go into the prompt either way. `answers`: the verified answers to offer, best
+    first, where the caller has ranked them (without those the conversation has already given)."""
     if retriever is None:
         return Grounded(build_prompt(question, "", history), Context([], [], []), question)
-    query = " ".join([t.question for t in history[-1:] if follow_up] + [question])
-    context = retriever.context(query)
+    context = retriever.context(query or question, answers)
     return Grounded(build_prompt(question, context.text, history), context, question)
 
 

@@ -23,18 +23,28 @@ _FRENCH_WORDS = frozenset(
     "comment combien quand était etait a-t-il est-ce c'est qu'il qu'est-ce avec pour dans sur au aux né nee ne "
     "mort femme enfants père pere mère mere oncle vrai nom ans été ete avait fait".split()
 )
+# Words that mark a question as English; without any of these (or of the others), the language is not known.
+_ENGLISH_WORDS = frozenset(
+    "the what when where who whom whose why how which is was were are did does do he his him and of in on at to "
+    "a an it its that this there they born die died name wife father mother tell about many much year can could "
+    "you me i".split()
+)
 _TOKEN = re.compile(r"[\w'’-]+")
 _NAME = frozenset(("ho", "chi", "minh"))
 
 
-def detect(text: str) -> Language:
-    """The question's language: Vietnamese letters decide at once; otherwise the share of telltale words."""
+def detect(text: str, unknown: Language = "en") -> Language:
+    """The question's language: Vietnamese letters decide at once; otherwise the share of telltale words.
+
+    `unknown` is the answer for text without a telltale word of any of the three ("par qui ?" after a
+    French question): the conversation's language, where there is one.
+    """
     if _VIETNAMESE_LETTERS.search(text):
         return "vi"
     # his name is written alike in every language: it says nothing of the language
     words = [w.lower() for w in _TOKEN.findall(text) if fold(w) not in _NAME]
     if not words:
-        return "en"
+        return unknown
     vi = sum(fold(w) in _VIETNAMESE_WORDS for w in words)
     fr = sum(w in _FRENCH_WORDS for w in words)
     if any(c in text.lower() for c in "àâçéèêëîïôûùœ") and fr >= vi:
@@ -43,4 +53,4 @@ def detect(text: str) -> Language:
         return "vi"
     if fr > vi and (fr == len(words) or (fr >= 2 and fr / len(words) >= 0.3)):
         return "fr"
-    return "en"
+    return "en" if vi + fr == 0 and any(w in _ENGLISH_WORDS for w in words) else unknown

@@ -81,9 +81,16 @@ class Retriever:
         order = np.argsort(-scores, kind="stable")[: k or self.top_passages]
         return [(self.passages[i], float(scores[i])) for i in order if scores[i] > 0]
 
-    def context(self, query: str) -> Context:
-        """The closest verified answers, then the best sentences of the best passages, within the word budget."""
-        answers = self.answers.top(query, self.max_answers) if self.answers else []
+    @property
+    def min_answer_score(self) -> float:
+        return self.answers.min_score if self.answers else 1.0
+
+    def context(self, query: str, answers: list[VerifiedPair] | None = None) -> Context:
+        """The closest verified answers (or `answers`, ranked by the caller), then the best sentences of the best
+        passages, within the word budget."""
+        if answers is None:
+            answers = self.answers.top(query, self.max_answers) if self.answers else []
+        answers = answers[: self.max_answers] if self.answers else []
         words_left = self.max_words - sum(len(a.answer.split()) for a in answers)
         found = self._sentences_for(query, max(words_left, 0))
         sources = [self.passages[self._position[s]] for a in answers for s in a.source_ids if s in self._position]

@@ -119,3 +119,19 @@ def test_bad_lines_are_refused_with_their_place(tmp_path: Path, line: dict[str, 
     with pytest.raises(FreshSetError, match=message) as err:
         load(tmp_path)
     assert "questions-x.jsonl:1" in str(err.value)
+
+
+def test_reply_language_counts_english_behind_a_vietnamese_note_as_english() -> None:
+    from app.kiosk.pipeline import Answer
+    from app.strings import strings
+    from training.fresh_report import reply_language, summarise
+
+    def reply(text: str, language: str) -> Answer:
+        return Answer(text, True, 1.0, "curated", [], "s", "r", language=language)  # type: ignore[arg-type]
+
+    assert reply_language(reply("Bác sinh năm 1890.", "vi")) == "vi"
+    assert reply_language(reply(f"{strings('vi')['english_answer_note']} He was born in 1890.", "vi")) == "en"
+    q = Question("q", "vi", "vi_diacritics", "Bác sinh năm nào?", (("1890",),))
+    rows = [judge(q, "curated", "Bác sinh năm 1890."), judge(q, "curated", "He was born in 1890.")]
+    rows[0].answered_in, rows[1].answered_in = "vi", "en"
+    assert summarise(rows)["own_language"] == 0.5

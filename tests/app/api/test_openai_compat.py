@@ -178,3 +178,18 @@ def test_the_official_openai_client(client, fake):
         api.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": NOVEL_RELATED}])
     with pytest.raises(openai.BadRequestError):
         api.chat.completions.create(model="hcm-kiosk", messages=[{"role": "user", "content": NOVEL_RELATED}], n=2)
+
+
+def test_the_answer_is_in_the_language_of_the_last_message(client, fake):
+    vi = client.post(CHAT, json=_ask("Bác Hồ sinh ở đâu?")).json()["choices"][0]["message"]["content"]
+    assert fake.calls == 0 and any(c in vi for c in "ăâđêôơư")  # a Vietnamese verified reply or "did you mean"
+    history = {
+        "model": "hcm-kiosk",
+        "messages": [
+            {"role": "user", "content": "Bác Hồ sinh ở đâu?"},
+            {"role": "assistant", "content": vi},
+            {"role": "user", "content": "best pizza in town?"},
+        ],
+    }
+    off = client.post(CHAT, json=history).json()["choices"][0]["message"]["content"]
+    assert off.startswith("I can only")  # the last message is English: so is the reply

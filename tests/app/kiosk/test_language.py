@@ -32,3 +32,17 @@ from app.kiosk.language import detect
 )
 def test_detect(question: str, language: str) -> None:
     assert detect(question) == language
+
+
+@pytest.mark.parametrize(
+    "question, unknown, language",
+    [
+        ("par qui ?", "fr", "fr"),  # no telltale word: the conversation's language
+        ("1911?", "vi", "vi"),
+        ("what did he do there", "fr", "en"),  # English words say English whatever came before
+        ("có đúng không", "fr", "vi"),
+        ("où ça ?", "en", "fr"),
+    ],
+)
+def test_a_question_without_telltale_words_takes_the_language_given(question: str, unknown: str, language: str):
+    assert detect(question, unknown=unknown) == language  # type: ignore[arg-type]

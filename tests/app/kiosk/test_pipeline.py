@@ -16,6 +16,7 @@ from app.kiosk.retriever import Retriever
 from app.kiosk.sessions import SessionStore
 from app.kiosk.verified import CuratedAnswers, VerifiedPair
 from app.metrics import Metrics
+from app.prompt import Turn
 from app.strings import strings
 from tests.conftest import FakeGenerator
 
@@ -84,7 +85,9 @@ def test_a_follow_up_is_scored_with_the_question_before_and_generated_with_it(ki
     follow_up = asyncio.run(kiosk.ask("and after that?", session_id=session))  # 0.1 on its own
     assert kiosk.s.gate.asked[-1] == "who was his father and after that?"
     assert follow_up.related and follow_up.route == "generated"  # no curated answer inside a conversation
-    assert follow_up.answer == "He left in 1911." and follow_up.sources == [PASSAGE]
+    assert follow_up.answer == "He left in 1911."
+    # the answer just given is not offered to the model again
+    assert PAIR.answer not in kiosk.s.worker.generator.last_copy_from
     assert [t.question for t in kiosk.s.sessions.get(session).turns] == ["who was his father", "and after that?"]
 
 
@@ -170,3 +173,52 @@ def test_a_follow_up_never_gets_the_answer_just_given(trusted):
     first = asyncio.run(trusted.ask("who was his father", session_id=session))
     again = asyncio.run(trusted.ask("and his father, again?", session_id=session))
     assert first.route == "curated" and again.answer != first.answer
+
+
+DIARY = VerifiedPair("what is the prison diary", "Prison Diary is a book of poems he wrote in prison.", ("kb-1",))
+RELEASE = VerifiedPair("when was he released from the prison diary jail", "He was released in 1943.", ("kb-1",))
+
+
+def test_a_third_turn_reaches_the_topic_of_the_first(kiosk):
+    """Turn 3 leans on turn 2, which leaned on turn 1: the topic is resolved back along the chain."""
+    kiosk.s.curated = CuratedAnswers([PAIR, DIARY, RELEASE], 0.8)
+    turns = [Turn("tell me about the prison diary", DIARY.answer), Turn("where was he held then?", "In Guangxi.")]
+    topic = kiosk.topic(turns)
+    assert topic is not None and "prison diary" in topic and topic.endswith("where was he held then?")
+    assert kiosk.topic(turns[:1]) == "tell me about the prison diary"
+    assert kiosk.topic([]) is None
+
+
+def test_a_vietnamese_follow_up_is_scored_with_its_topic(kiosk):
+    session = "v" * 16
+    asyncio.run(kiosk.ask("who was his father", session_id=session))
+    asyncio.run(kiosk.ask("còn mẹ?", session_id=session))  # 0.1 on its own for the scripted gate
+    assert kiosk.s.gate.asked[-1] == "who was his father còn mẹ?"
+
+
+def test_a_follow_up_goes_to_the_faq_only_if_it_still_matches_with_its_topic(kiosk):
+    class Hours:
+        def match(self, question: str) -> FAQMatch | None:
+            return FAQMatch(HOURS, 0.9) if question == "what time?" or "museum open" in question else None
+
+    kiosk.s.faq = Hours()
+    alone = asyncio.run(kiosk.ask("what time?"))
+    assert alone.route == "faq"
+    session = "t" * 16
+    asyncio.run(kiosk.ask("who was his father", session_id=session))
+    assert asyncio.run(kiosk.ask("what time?", session_id=session)).route != "faq"  # "... his father what time?"
+    assert asyncio.run(kiosk.ask("when is the museum open?", session_id=session)).route == "faq"
+
+
+def test_a_short_question_the_gate_is_sure_of_is_not_read_with_the_conversation(kiosk):
+    from app.kiosk.pipeline import SHORT_FLOOR
+
+    class Sure(Gate):
+        def relevance(self, question: str) -> float:
+            return SHORT_FLOOR / 2 if "pizza" in question and "father" not in question else super().relevance(question)
+
+    kiosk.s.gate = Sure()
+    session = "p" * 16
+    asyncio.run(kiosk.ask("who was his father", session_id=session))
+    assert asyncio.run(kiosk.ask("best pizza in town?", session_id=session)).route == "off_topic"
+    assert asyncio.run(kiosk.ask("what year exactly", session_id=session)).related  # 0.1 alone, short: read with it
