@@ -16,11 +16,13 @@ from app.kiosk.embeddings import Embedder, get_embedder
 from app.kiosk.embeddings import resolve as resolve_embedder
 from app.kiosk.faq import load_faq
 from app.kiosk.gate import RelevanceGate
+from app.kiosk.language import LANGUAGES, Language, WordCounts
 from app.kiosk.pipeline import Services
 from app.kiosk.retriever import Retriever
 from app.kiosk.sessions import SessionStore
 from app.kiosk.verified import (
     CuratedAnswers,
+    Phrasing,
     VerifiedPair,
     example_questions,
     read_phrasings,
@@ -62,6 +64,15 @@ def faq_negatives(settings: Settings, verified: list[VerifiedPair]) -> list[str]
     return questions
 
 
+def language_counts(verified: list[VerifiedPair], phrasings: list[Phrasing], vietnamese: dict[str, str]) -> WordCounts:
+    """Words of each language, from the verified questions and answers and their phrasings and translations."""
+    texts: dict[Language, list[str]] = {"en": [t for p in verified for t in (p.question, p.answer)], "vi": [], "fr": []}
+    texts["vi"] += vietnamese.values()
+    for ph in phrasings:
+        texts[ph.language if ph.language in LANGUAGES else "en"].append(ph.question)  # type: ignore[index]
+    return WordCounts.from_texts(texts)
+
+
 def load_services(
     settings: Settings, generator_factory: Callable[[Settings], Generator | None] = build_generator
 ) -> Services:
@@ -92,6 +103,8 @@ def load_services(
             settings.faq_file, faq_negatives(settings, everything), settings.faq_threshold, settings.cache_dir
         )
         curated = CuratedAnswers(everything, settings.curated_threshold)
+        vietnamese = read_vietnamese(settings.vi_answers_dir)
+        languages = language_counts(verified, phrasings, vietnamese)
         generator, embedder = loading.result()
     retriever = Retriever(passages, everything, embedder=embedder)
     worker = None
@@ -122,7 +135,8 @@ def load_services(
         request_timeout_s=settings.request_timeout_s,
         max_history_tokens=settings.max_history_tokens,
         count_tokens=getattr(generator, "count_tokens", estimate_tokens),
-        vietnamese=read_vietnamese(settings.vi_answers_dir),
+        vietnamese=vietnamese,
+        detect=languages.detect,
         examples=example_questions(verified, phrasings),
         clarify_below=settings.clarify_threshold,
     )

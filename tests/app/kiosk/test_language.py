@@ -46,3 +46,44 @@ def test_detect(question: str, language: str) -> None:
 )
 def test_a_question_without_telltale_words_takes_the_language_given(question: str, unknown: str, language: str):
     assert detect(question, unknown=unknown) == language  # type: ignore[arg-type]
+
+
+def test_word_counts_tell_vietnamese_without_diacritics_from_english():
+    from app.kiosk.language import WordCounts
+
+    counts = WordCounts.from_texts(
+        {"en": ["when was he born", "where did he live"], "vi": ["bac sinh nam nao", "bac song o dau"], "fr": []}
+    )
+    assert counts.detect("bac sinh o dau", "en") == "vi"
+    assert counts.detect("where was he born", "vi") == "en"
+    assert counts.detect("Bác ở đâu", "en") == "vi"  # Vietnamese letters decide at once
+    assert counts.detect("zzz qqq", "fr") == "fr"  # no word ever seen: the language given
+
+
+def test_word_counts_on_held_out_phrasings():
+    """Counted from the verified answers and 70% of the phrasings, as served; judged on the other 30%."""
+    import hashlib
+
+    from app.kiosk.language import _VIETNAMESE_LETTERS
+    from app.kiosk.services import language_counts
+    from app.kiosk.verified import read_phrasings, read_verified, read_vietnamese
+    from app.settings import Settings
+    from tests.conftest import ROOT
+
+    def held_out(text: str) -> bool:
+        return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < 0.3
+
+    settings = Settings()
+    phrasings = read_phrasings(ROOT / settings.phrasings_dir)
+    counts = language_counts(
+        read_verified([ROOT / p for p in settings.qa_files]),
+        [p for p in phrasings if not held_out(p.question)],
+        read_vietnamese(ROOT / settings.vi_answers_dir),
+    )
+    right: dict[str, list[bool]] = {}
+    for p in phrasings:
+        if held_out(p.question):
+            kind = "vi_plain" if p.language == "vi" and not _VIETNAMESE_LETTERS.search(p.question) else p.language
+            right.setdefault(kind, []).append(counts.detect(p.question, "en") == p.language)
+    share = {kind: sum(r) / len(r) for kind, r in right.items()}
+    assert share["vi_plain"] >= 0.95 and share["vi"] >= 0.99 and share["fr"] >= 0.85 and share["en"] >= 0.88, share

@@ -179,14 +179,16 @@ DIARY = VerifiedPair("what is the prison diary", "Prison Diary is a book of poem
 RELEASE = VerifiedPair("when was he released from the prison diary jail", "He was released in 1943.", ("kb-1",))
 
 
-def test_a_third_turn_reaches_the_topic_of_the_first(kiosk):
-    """Turn 3 leans on turn 2, which leaned on turn 1: the topic is resolved back along the chain."""
+def test_the_topic_is_the_question_before_or_resolved_along_more_turns(kiosk, monkeypatch):
+    """Turn 3 leans on turn 2, which leaned on turn 1: read back along MAX_TOPIC_TURNS turns."""
+    import app.kiosk.pipeline as pipeline
+
     kiosk.s.curated = CuratedAnswers([PAIR, DIARY, RELEASE], 0.8)
     turns = [Turn("tell me about the prison diary", DIARY.answer), Turn("where was he held then?", "In Guangxi.")]
+    assert kiosk.topic(turns) == "where was he held then?" and kiosk.topic([]) is None
+    monkeypatch.setattr(pipeline, "MAX_TOPIC_TURNS", 3)
     topic = kiosk.topic(turns)
     assert topic is not None and "prison diary" in topic and topic.endswith("where was he held then?")
-    assert kiosk.topic(turns[:1]) == "tell me about the prison diary"
-    assert kiosk.topic([]) is None
 
 
 def test_a_vietnamese_follow_up_is_scored_with_its_topic(kiosk):
