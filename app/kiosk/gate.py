@@ -28,18 +28,26 @@ MODEL_FILE = "gate.joblib"
 MANIFEST_FILE = "manifest.json"
 
 
-# The city and the man share a name; visitors ask about both. One token each lets the model tell them apart
-# and treats every name of the man alike (most related questions use only one of them).
-_CITY = re.compile(r"\b(ho chi minh city|hcm city|hcmc|tp ?hcm|thanh pho ho chi minh)\b")
+# The city, the road and the man share a name; visitors ask about all three. One token each lets the model tell
+# them apart and treats every name of the man alike (most related questions use only one of them). In every
+# language: "TP.HCM", "tp hồ chí minh", "Hô-Chi-Minh-Ville" are the city, "đường (mòn) Hồ Chí Minh", "piste
+# Hô Chi Minh" the road; left to the man's pattern they made city and trekking questions name him.
+_NAME = r"(?:ho[ -]chi[ -]minh|hochiminh)"
+_CITY = re.compile(
+    rf"\b(?:{_NAME}[ -](?:city|ville|stock exchange)|hcm ?(?:city|ville)|hcmc|hcmv|tp\.? ?(?:hcm|{_NAME})"
+    rf"|thanh pho (?:hcm|{_NAME})|(?:city|ville) (?:of |de )?{_NAME})\b"
+)
+_ROAD = re.compile(rf"\b(?:{_NAME} (?:trail|highway|road|route)|(?:duong mon|duong|piste|route|sentier) (?:de )?{_NAME})\b")
 _PERSON = re.compile(
-    r"\b(ho chi minh|uncle ho|bac ho|nguyen ai quoc|nguyen tat thanh|nguyen sinh cung"
-    r"|(chu tich|president|chairman) ho|ho chu tich)\b"
+    rf"\b(?:(?:chu tich|president|chairman|uncle|bac|oncle|tonton) (?:{_NAME}|ho)|{_NAME}|ho chu tich"
+    r"|nguyen ai quoc|nguyen tat thanh|nguyen sinh cung)\b"
 )
 
 
 def gate_text(text: str) -> str:
-    """Folded (lower-case, no diacritics: "Bác Hồ" = "bac ho"), with the city and the man as single tokens."""
-    return _PERSON.sub(" hcmperson ", _CITY.sub(" hcmcity ", fold(text)))
+    """Folded (lower-case, no diacritics: "Bác Hồ" = "bac ho"), with the city, the road and the man as single
+    tokens."""
+    return _PERSON.sub(" hcmperson ", _ROAD.sub(" hcmroad ", _CITY.sub(" hcmcity ", fold(text))))
 
 
 class MentionsHim(TransformerMixin, BaseEstimator):

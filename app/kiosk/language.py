@@ -27,9 +27,13 @@ _TOKEN = re.compile(r"[\w'’-]+")
 _NAME = frozenset(("ho", "chi", "minh"))
 
 
+def has_vietnamese_letters(text: str) -> bool:
+    return bool(_VIETNAMESE_LETTERS.search(text))
+
+
 def detect(text: str) -> Language:
     """The question's language: Vietnamese letters decide at once; otherwise the share of telltale words."""
-    if _VIETNAMESE_LETTERS.search(text):
+    if has_vietnamese_letters(text):
         return "vi"
     # his name is written alike in every language: it says nothing of the language
     words = [w.lower() for w in _TOKEN.findall(text) if fold(w) not in _NAME]
