@@ -67,6 +67,8 @@ class Example:
     split: Split
     reason: str = ""
     """Why an off-topic question was moved to the ambiguous bucket (empty otherwise)."""
+    answer: str = ""
+    """A QA question's verified answer: its paraphrases stay together in every split and fold."""
 
     @property
     def language(self) -> Language:
@@ -76,7 +78,7 @@ class Example:
 
     @property
     def kind(self) -> str:
-        """"qa" for the QA set's questions and phrasings, "general" for general ones, else its category's kind."""
+        """ "qa" for the QA set's questions and phrasings, "general" for general ones, else its category's kind."""
         if self.group == "qa":
             return "qa"
         if self.group == "general":
@@ -158,16 +160,16 @@ def load_examples(
         # answer: paraphrases of one answer stay on one side (else validation sees near-copies of training
         # questions), and the question's own hash would not do (the QA test split took the low question hashes).
         split: Split = "val" if hash_split(pair.answer, val_share, 0.0) == "val" else "train"
-        examples.append(Example(pair.question, 1, "qa", pair.topic, split))
+        examples.append(Example(pair.question, 1, "qa", pair.topic, split, answer=pair.answer))
     test_answers = {p.answer for p in qa.read_pairs(qa.TEST_CSV)}
-    examples += [Example(p.question, 1, "qa", p.topic, "test") for p in qa.read_pairs(qa.TEST_CSV)]
+    examples += [Example(p.question, 1, "qa", p.topic, "test", answer=p.answer) for p in qa.read_pairs(qa.TEST_CSV)]
     # Visitors' other phrasings (English styles, Vietnamese, French) go with their answer's side of the split.
     for row in multilingual.phrasings():
         answer, language = row.values["answer"], row.values["language"]
         side: Split = (
             "test" if answer in test_answers else "val" if hash_split(answer, val_share, 0.0) == "val" else "train"
         )
-        examples.append(Example(row.values["question"], 1, "qa", f"phrasing-{language}", side))
+        examples.append(Example(row.values["question"], 1, "qa", f"phrasing-{language}", side, answer=answer))
     written = [
         Example(text, 1, "hard_positive", category, hash_split(text, 0.0, test_share))
         for text, category in read_questions(HARD_POSITIVES_CSV)
