@@ -145,6 +145,8 @@ def offtopic_defects() -> list[Defect]:
     kind, its -vi / -fr suffix the language), no question twice (folded) in or across them, none longer than a QA
     question, and none that names him among the off-topic questions and the fragments (a fragment has no subject;
     the city and the road are written as such: "TP.HCM", "đường Hồ Chí Minh")."""
+    if not gate_data.OFFTOPIC_DIR.is_dir():
+        return []  # a collection without the gate's questions (the tests' small ones) has nothing to check
     defects: list[Defect] = []
     seen: dict[str, tuple[str, int]] = {}
     for path in (gate_data.GENERAL_CSV, *HAND_WRITTEN):
