@@ -2,6 +2,7 @@
 
     python -m training.classifier train [--config training/configs/gate.yaml]
     python -m training.classifier evaluate          # reports/classifier.md and its PNG plots
+    python -m training.classifier compare           # reports/gate_variants.md: with and without the second stage
     echo "who was bac ho?" | python -m training.classifier predict
 
 `train` is deterministic: the same data and config give the same artefact, byte for byte, on any number of
@@ -16,7 +17,7 @@ import json
 import logging
 import platform
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import joblib
@@ -27,10 +28,11 @@ from threadpoolctl import threadpool_limits
 
 from app.artifacts import atomic_write_bytes, atomic_write_json, input_hashes, sha256_file
 from app.kiosk.corpus import load_corpus
-from app.kiosk.gate import MANIFEST_FILE, MODEL_FILE, RelevanceGate, build_pipeline
+from app.kiosk.gate import MANIFEST_FILE, MODEL_FILE, REVIEW_FILE, RelevanceGate, build_pipeline
 from training.config import load_config, to_dict
 from training.gate_data import Example, data_files, load_examples
-from training.gate_metrics import error_rates, metrics
+from training.gate_metrics import error_rates, metrics, target_rows
+from training.gate_review import fit_review
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,15 @@ class GateConfig:
     multilingual_weight: float = 5.0
     """Training weight of the hand-written Vietnamese and French general questions: about 300 of them stand against
     some 4,000 Vietnamese and French phrasings of related questions (English general ones number 5,000+)."""
+    review: bool = True
+    """Whether the gate gets its second stage (`app.kiosk.gate_review`) for the questions the first is unsure of."""
+    review_low: float = 0.02
+    """First-stage scores from `review_low` to `review_high` go to the second stage; outside, the first decides."""
+    review_high: float = 0.98
+    review_folds: int = 4
+    """Folds for the second stage's out-of-fold training scores."""
+    review_neighbours: int = 10
+    """How many nearest training questions the second stage's "related share" counts."""
     corpus: Path | None = Path("data/corpus.jsonl")
     """The knowledge base, for the coverage feature (`app.kiosk.gate.KnowledgeCoverage`); none: no such feature."""
     out_dir: Path = Path("models/classifier")
@@ -101,31 +112,55 @@ def input_files(config: GateConfig, config_file: Path | None) -> list[Path]:
     return [*data_files(), *(p for p in (config.corpus, config_file) if p is not None)]
 
 
-def train(config: GateConfig, config_file: Path | None = None) -> RelevanceGate:
-    """Fit, choose the threshold, write the artefact; its manifest hashes the data and `config_file`."""
-    examples = load_examples(config.val_share, config.test_share, config.corpus)
+def fit_stages(config: GateConfig, examples: list[Example]) -> RelevanceGate:
+    """Both stages fitted on the training split; the threshold is not chosen yet (0.5)."""
+    train_examples = [e for e in examples if e.split == "train"]
     texts, labels = split_arrays(examples, "train")
     log.info("training on %d questions (%d related)", len(texts), int(labels.sum()))
-    weights = np.array([example_weight(e, config) for e in examples if e.split == "train"])
+    weights = np.array([example_weight(e, config) for e in train_examples])
     passages = tuple(p.text for p in load_corpus(config.corpus)) if config.corpus else ()
     pipeline = build_pipeline(config.c, config.seed, passages)
-    # One BLAS thread: the solver's sums would otherwise be split by the machine's core count, and the
-    # weights (so the artefact's bytes) would differ in their last digits from one machine to the next.
+    # One BLAS (and OpenMP) thread: the solvers' sums would otherwise be split by the machine's core count, and
+    # the weights (so the artefact's bytes) would differ in their last digits from one machine to the next.
     with threadpool_limits(limits=1):
         pipeline.fit(texts, labels, classifier__sample_weight=weights)
+        review = None
+        if config.review:
+            band = (config.review_low, config.review_high)
+            review = fit_review(
+                pipeline, train_examples, weights, band, config.review_folds, config.review_neighbours, config.seed
+            )
+    return RelevanceGate(pipeline, 0.5, {}, review)
+
+
+def _dump(obj: object, path: Path) -> str:
+    buf = io.BytesIO()
+    joblib.dump(obj, buf, compress=3)
+    atomic_write_bytes(path, buf.getvalue())
+    return sha256_file(path)
+
+
+def train(config: GateConfig, config_file: Path | None = None) -> RelevanceGate:
+    """Fit, choose the threshold, write the artefact; its manifest hashes the data and `config_file`."""
+    examples = load_examples(config.val_share, config.test_share, config.corpus, config.seed)
+    gate = fit_stages(config, examples)
     val_texts, val_labels = split_arrays(examples, "val")
-    val_scores = pipeline.predict_proba(val_texts)[:, 1]
+    val_scores = gate.relevances(val_texts)
     threshold = choose_threshold(val_labels, val_scores, config)
+    if gate.review is not None and not gate.review.low < threshold < gate.review.high:
+        log.warning("threshold %.3f outside the second stage's band: widen review_low/review_high", threshold)
     test_texts, test_labels = split_arrays(examples, "test")
-    test_scores = pipeline.predict_proba(test_texts)[:, 1]
+    test_scores = gate.relevances(test_texts)
 
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    joblib.dump(_without_memory_addresses(pipeline), buf, compress=3)
-    atomic_write_bytes(config.out_dir / MODEL_FILE, buf.getvalue())
+    (config.out_dir / REVIEW_FILE).unlink(missing_ok=True)  # a gate built without one must not load an old one
+    review = None
+    if gate.review is not None:
+        review = {"file": REVIEW_FILE, "sha256": _dump(gate.review, config.out_dir / REVIEW_FILE)}
     manifest = {
         "file": MODEL_FILE,
-        "sha256": sha256_file(config.out_dir / MODEL_FILE),
+        "sha256": _dump(_without_memory_addresses(gate.pipeline), config.out_dir / MODEL_FILE),
+        "review": review,
         "sklearn_version": sklearn.__version__,
         "python_version": platform.python_version(),
         "threshold": round(threshold, 6),
@@ -139,7 +174,38 @@ def train(config: GateConfig, config_file: Path | None = None) -> RelevanceGate:
     }
     atomic_write_json(config.out_dir / MANIFEST_FILE, manifest)
     log.info("threshold %.3f; test metrics %s", threshold, manifest["metrics"]["test"])
-    return RelevanceGate(pipeline, threshold, manifest)
+    return RelevanceGate(gate.pipeline, threshold, manifest, gate.review)
+
+
+def compare(config: GateConfig) -> dict[str, dict[str, dict[str, tuple[float, int]]]]:
+    """The first stage alone, and with the second stage on a band of its scores or on every question: each with
+    its own threshold chosen on validation, scored on validation and test (`target_rows`)."""
+    examples = load_examples(config.val_share, config.test_share, config.corpus, config.seed)
+    first = fit_stages(replace(config, review=False), examples)
+    train_examples = [e for e in examples if e.split == "train"]
+    weights = np.array([example_weight(e, config) for e in train_examples])
+    variants = {"first stage alone": first}
+    for low, high in ((config.review_low, config.review_high), (0.0, 1.0)):
+        with threadpool_limits(limits=1):
+            review = fit_review(
+                first.pipeline, train_examples, weights, (low, high), config.review_folds, config.review_neighbours
+            )
+        variants[f"+ second stage on first-stage scores {low:g}–{high:g}"] = RelevanceGate(
+            first.pipeline, 0.5, {}, review
+        )
+    results = {}
+    for name, gate in variants.items():
+        val = [e for e in examples if e.split == "val"]
+        test = [e for e in examples if e.split == "test"]
+        val_scores = gate.relevances([e.text for e in val])
+        threshold = choose_threshold(np.array([e.label for e in val]), val_scores, config)
+        results[name] = {
+            "validation": target_rows(val, val_scores, threshold),
+            "test": target_rows(test, gate.relevances([e.text for e in test]), threshold),
+            "threshold": {"threshold": (threshold, 0)},
+        }
+        log.info("%s: threshold %.3f", name, threshold)
+    return results
 
 
 def predict(gate: RelevanceGate, lines: io.TextIOBase | list[str]) -> list[dict]:
@@ -154,7 +220,7 @@ def predict(gate: RelevanceGate, lines: io.TextIOBase | list[str]) -> list[dict]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["train", "evaluate", "predict"])
+    parser.add_argument("command", choices=["train", "evaluate", "predict", "compare"])
     parser.add_argument("--config", type=Path, default=Path("training/configs/gate.yaml"))
     parser.add_argument("--model-dir", type=Path, help="the artefact folder (default: the config's out_dir)")
     args = parser.parse_args(argv)
@@ -164,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         train(config, config_file)
         return 0
+    if args.command == "compare":
+        from training.gate_report import write_variants
+
+        write_variants(compare(config), config.report.with_name("gate_variants.md"))
+        return 0
     gate = RelevanceGate.load(config.out_dir)
     if args.command == "predict":
         for result in predict(gate, sys.stdin):  # type: ignore[arg-type]
@@ -171,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from training.gate_report import write_report  # matplotlib is only needed here
 
-    write_report(gate, load_examples(config.val_share, config.test_share, config.corpus), config.report)
+    write_report(gate, load_examples(config.val_share, config.test_share, config.corpus, config.seed), config.report)
     return 0
 
 

@@ -8,6 +8,7 @@ python -m training.dataset stats
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import sys
 from collections import Counter, defaultdict
@@ -18,12 +19,14 @@ from pathlib import Path
 from app.artifacts import ArtifactError
 from app.kiosk.corpus import Passage, load_corpus
 from app.kiosk.faq import read_entries
+from app.kiosk.gate import MentionsHim
 from app.kiosk.guard import missing_facts
-from app.text import sent_tokenize
-from training import multilingual, qa
+from app.text import fold_words, sent_tokenize
+from training import gate_data, multilingual, qa
 from training.documents import CORPUS
 
 FAQ_PATH = Path("data/faq.yaml")
+HAND_WRITTEN = (gate_data.GENERAL_MULTILINGUAL_CSV, gate_data.HARD_NEGATIVES_CSV, gate_data.HARD_POSITIVES_CSV)
 TEST_SHARE = 0.15
 
 
@@ -119,6 +122,7 @@ def validate(topic: str | None = None) -> list[Defect]:
         museum, museum_pairs = museum_defects()
         defects += museum
         everything += museum_pairs
+        defects += offtopic_defects()
     defects += duplicate_defects(everything)
     return defects + multilingual_defects(topic, everything)
 
@@ -134,6 +138,56 @@ def multilingual_defects(topic: str | None, pairs: list[qa.QAPair]) -> list[Defe
     except qa.QAFileError as exc:
         return [Defect(str(multilingual.PHRASINGS_DIR), 0, str(exc))]
     return [Defect(file, row, problem) for file, row, problem in found]
+
+
+def offtopic_defects() -> list[Defect]:
+    """The gate's question files (`data/offtopic`): their header, a known category (`gate_data.KINDS` names its
+    kind, its -vi / -fr suffix the language), no question twice (folded) in or across them, none longer than a QA
+    question, and none that names him among the off-topic questions and the fragments (a fragment has no subject;
+    the city and the road are written as such: "TP.HCM", "đường Hồ Chí Minh")."""
+    if not gate_data.OFFTOPIC_DIR.is_dir():
+        return []  # a collection without the gate's questions (the tests' small ones) has nothing to check
+    defects: list[Defect] = []
+    seen: dict[str, tuple[str, int]] = {}
+    for path in (gate_data.GENERAL_CSV, *HAND_WRITTEN):
+        try:
+            rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+        except (OSError, UnicodeDecodeError) as exc:
+            defects.append(Defect(str(path), 0, f"unreadable: {exc}"))
+            continue
+        header = ["question", "source" if path == gate_data.GENERAL_CSV else "category"]
+        if not rows or rows[0] != header:
+            defects.append(Defect(str(path), 1, f"header must be {','.join(header)}"))
+            continue
+        for line, row in enumerate(rows[1:], start=2):
+            reasons = _offtopic_row_defects(path, row)
+            key = fold_words(row[0]) if row else ""
+            if key in seen:
+                reasons.append(f"duplicate question (same as {seen[key][0]}:{seen[key][1]})")
+            elif key:
+                seen[key] = (str(path), line)
+            defects += [Defect(str(path), line, r) for r in reasons]
+    return defects
+
+
+def _offtopic_row_defects(path: Path, row: list[str]) -> list[str]:
+    if len(row) != 2 or not row[0].strip() or not row[1].strip():
+        return ["a row is a non-empty question and its category"]
+    question, category = row[0].strip(), row[1].strip()
+    reasons = []
+    if len(question) > qa.MAX_QUESTION_CHARS:
+        reasons.append(f"question longer than {qa.MAX_QUESTION_CHARS} characters")
+    if path == gate_data.GENERAL_CSV:
+        return reasons
+    base = gate_data.base_category(category)
+    if base not in gate_data.KINDS:
+        reasons.append(f"unknown category {category!r} (name its kind in training.gate_data.KINDS)")
+    names_him = MentionsHim.value(question) == 1.0
+    if names_him and path != gate_data.HARD_POSITIVES_CSV:
+        reasons.append("an off-topic question that names him")
+    elif names_him and base == "fragment":
+        reasons.append("a fragment that names him (a fragment has no subject)")
+    return reasons
 
 
 def museum_defects() -> tuple[list[Defect], list[qa.QAPair]]:

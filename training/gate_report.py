@@ -1,4 +1,5 @@
-"""`reports/classifier.md` and its plots: per-class scores, confusion matrix, PR curve, named errors."""
+"""`reports/classifier.md` and its plots: per-class scores, per language and kind, confusion matrix, PR curve, named
+errors. Every score is the whole gate's (both stages, `RelevanceGate.relevances`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_curve
 from app.artifacts import atomic_write_text
 from app.kiosk.gate import RelevanceGate
 from training.gate_data import Example
-from training.gate_metrics import metrics
+from training.gate_metrics import cells, metrics, target_rows
 
 # The student report's gate, on its own (easier) split.
 REPORT_FIGURES = {"related": (0.95, 0.97, 0.96), "not_related": (1.00, 1.00, 1.00)}
@@ -150,13 +151,15 @@ def _method(gate: RelevanceGate, test: int, related: int) -> list[str]:
         f"Model: `{gate.manifest.get('file')}` (sha256 `{gate.manifest.get('sha256', '')[:12]}…`), "
         f"scikit-learn {gate.manifest.get('sklearn_version')}.",
         "",
-        "TF-IDF over word 1–2-grams and character 2–5-grams of the folded question (lower-case, Vietnamese "
-        "diacritics removed), plus three single features: whether the question names him, how well the "
+        "First stage: TF-IDF over word 1–2-grams and character 2–5-grams of the folded question (lower-case, "
+        "Vietnamese diacritics removed; the city, the road and the man named in any language each one token), "
+        "plus three single features: whether the question names him, how well the "
         "museum's knowledge base covers its words (best BM25 score of any passage per distinct content word; "
         "`app.kiosk.gate.KnowledgeCoverage`) and the share of its content words the knowledge base never uses "
         "(`app.kiosk.gate.UnknownWords`); logistic regression with `class_weight='balanced'`. Hard examples "
-        "weigh more in training. The threshold is chosen on "
-        "the validation split to minimise "
+        "weigh more in training. "
+        + _review_text(gate)
+        + " The threshold is chosen on the validation split to minimise "
         f"{gate.manifest['config']['cost_false_accept']} × false-accept rate + "
         f"{gate.manifest['config']['cost_false_refusal']} × false-refusal rate: an answered off-topic question "
         "costs GPU time and can embarrass the museum, a refused visitor is frustrated.",
@@ -165,6 +168,67 @@ def _method(gate: RelevanceGate, test: int, related: int) -> list[str]:
         "seen in training; the related test questions are the QA dataset's test split.",
         "",
     ]
+
+
+def _review_text(gate: RelevanceGate) -> str:
+    if gate.review is None:
+        return "No second stage."
+    return (
+        f"Second stage (`app.kiosk.gate_review`), for first-stage scores from {gate.review.low:g} to "
+        f"{gate.review.high:g}: gradient-boosted trees over the first stage's score, the question's nearest training "
+        "questions (best cosine similarity to a related and to an off-topic one, related share of the ten "
+        "nearest), its length and language, trained on out-of-fold first-stage scores."
+    )
+
+
+def _target_table(splits: dict[str, tuple[list[Example], np.ndarray]], threshold: float) -> list[str]:
+    """The rows the issue sets targets on, one column per split (share, and n)."""
+    rows = {name: target_rows(items, scores, threshold) for name, (items, scores) in splits.items()}
+    names = list(splits)
+    lines = ["| " + " | ".join(["", *names]) + " |", "|---" * (len(names) + 1) + "|"]
+    for row in next(iter(rows.values())):
+        values = [f"{rows[n][row][0]:.3f} (n={rows[n][row][1]})" for n in names]
+        lines.append("| " + " | ".join([row, *values]) + " |")
+    return [*lines, ""]
+
+
+def _cell_table(splits: dict[str, tuple[list[Example], np.ndarray]], threshold: float) -> list[str]:
+    """Every (language, kind, class) cell: share accepted (off-topic: wrongly; related: rightly), per split."""
+    found = {name: {c[:3]: c[3:] for c in cells(items, scores, threshold)} for name, (items, scores) in splits.items()}
+    keys = sorted({k for cells_ in found.values() for k in cells_})
+    names = list(splits)
+    lines = [
+        "| language | kind | class | " + " | ".join(f"{n}: accepted / n" for n in names) + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
+    for lang, kind, label in keys:
+        values = []
+        for n in names:
+            count, accepted = found[n].get((lang, kind, label), (0, 0))
+            values.append(f"{accepted / count:.3f} ({accepted}/{count})" if count else "–")
+        cls = "related" if label else "off-topic"
+        lines.append(f"| {lang} | {kind} | {cls} | " + " | ".join(values) + " |")
+    return [*lines, ""]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# EXTERNAL EVALUATION: the place for a held-out evaluation file kept outside the training data. Not wired: nothing
+# passes `external` yet. To add one, read its questions into `Example`s (label, and a category such as
+# "hcmc-travel-vi" or "fragment" so that `Example.language` and `Example.kind` sort them; split "test") and pass
+# {"name": examples} to `write_report(..., external=...)`: each gets the tables below, at the gate's threshold.
+# ---------------------------------------------------------------------------------------------------------------
+def external_sections(gate: RelevanceGate, external: dict[str, list[Example]]) -> list[str]:
+    """Per language and kind tables for each external evaluation set, scored by the whole gate."""
+    lines: list[str] = []
+    for name, items in external.items():
+        scores = gate.relevances([e.text for e in items])
+        lines += [
+            f"## External evaluation: {name}",
+            "",
+            *_target_table({name: (items, scores)}, gate.threshold),
+            *_cell_table({name: (items, scores)}, gate.threshold),
+        ]
+    return lines
 
 
 def _class_table(m: dict[str, float]) -> list[str]:
@@ -222,12 +286,15 @@ def _error_sections(test: list[Example], scores: np.ndarray, threshold: float) -
     return lines
 
 
-def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> dict[str, float]:
+def write_report(
+    gate: RelevanceGate, examples: list[Example], path: Path, external: dict[str, list[Example]] | None = None
+) -> dict[str, float]:
     test = [e for e in examples if e.split == "test"]
     labels = np.array([e.label for e in test])
-    scores = gate.pipeline.predict_proba([e.text for e in test])[:, 1]
+    scores = gate.relevances([e.text for e in test])
     val_examples = [e for e in examples if e.split == "val"]
-    val_scores = gate.pipeline.predict_proba([e.text for e in val_examples])[:, 1]
+    val_scores = gate.relevances([e.text for e in val_examples])
+    splits = {"validation": (val_examples, val_scores), "test": (test, scores)}
     m = metrics(labels, scores, gate.threshold)
     hard_negative = _group_rate(test, scores, gate.threshold, "hard_negative")
     hard_positive = _group_rate(test, scores, gate.threshold, "hard_positive")
@@ -236,12 +303,22 @@ def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> di
         *_method(gate, len(test), int(labels.sum())),
         *_class_table(m),
         *_error_table(m, val, hard_negative, hard_positive),
+        "## Per language and kind",
+        "",
+        "Validation is carved from the training data (`val_share` of every group, language and kind cell, by a "
+        "seeded hash; the QA set's paraphrases by their answer); test is the old held-out split (the QA test "
+        "split and a hash of each other question). Shares accepted at the threshold: for off-topic questions, "
+        "wrongly; for related ones, rightly (recall).",
+        "",
+        *_target_table(splits, gate.threshold),
+        *_cell_table(splits, gate.threshold),
+        *(external_sections(gate, external) if external else []),
         *_plots(m, labels, scores, gate.threshold, path),
         "",
         *_error_sections(test, scores, gate.threshold),
         "## Every false accept, validation and test, by source",
         "",
-        *_false_accepts({"validation": (val_examples, val_scores), "test": (test, scores)}, gate.threshold),
+        *_false_accepts(splits, gate.threshold),
         "",
         "## Left out by the scope rule (ambiguous)",
         "",
@@ -257,3 +334,25 @@ def write_report(gate: RelevanceGate, examples: list[Example], path: Path) -> di
         "hard_negative_accept_rate": (hn_n - hn_right) / max(hn_n, 1),
         "hard_positive_recall": hp_right / max(hp_n, 1),
     }
+
+
+def write_variants(results: dict[str, dict[str, dict[str, tuple[float, int]]]], path: Path) -> None:
+    """`reports/gate_variants.md`: the rows the issue sets targets on, one column per variant and split."""
+    names = list(results)
+    splits = ("validation", "test")
+    counts = {row: (n, results[names[0]]["test"][row][1]) for row, (_, n) in results[names[0]]["validation"].items()}
+    lines = [
+        "# Relevance gate: variants compared",
+        "",
+        f"Made by `python -m training.classifier compare` on {datetime.date.today().isoformat()}. Each variant is "
+        "trained on the training split and gets its own threshold, chosen on validation as in `train`; "
+        "shares accepted at that threshold (off-topic: wrongly; related: rightly).",
+        "",
+        "| row (n validation / test) | " + " | ".join(f"{name}, {split}" for name in names for split in splits) + " |",
+        "|---|" + "---|" * (len(names) * len(splits)),
+        "| threshold | " + " | ".join(f"{results[n]['threshold']['threshold'][0]:.3f} | " for n in names) + "",
+    ]
+    for row, (n_val, n_test) in counts.items():
+        values = [f"{results[n][split][row][0]:.3f}" for n in names for split in splits]
+        lines.append(f"| {row} ({n_val} / {n_test}) | " + " | ".join(values) + " |")
+    atomic_write_text(path, "\n".join([*lines, ""]))

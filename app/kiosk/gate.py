@@ -1,4 +1,5 @@
-"""The relevance gate: is a visitor's question about Ho Chi Minh? Decided on the CPU in well under 2 ms."""
+"""The relevance gate: is a visitor's question about Ho Chi Minh? Decided on one CPU core within a few ms: a linear
+first stage, and a second one (`app.kiosk.gate_review`) for the questions the first is unsure of."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import joblib
 import numpy as np
@@ -19,27 +20,41 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import normalize
 
 from app.artifacts import ArtifactError, read_manifest, verify_file
+from app.kiosk.gate_review import SecondStage
 from app.text import fold, terms
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MODEL_FILE = "gate.joblib"
+REVIEW_FILE = "review.joblib"
 MANIFEST_FILE = "manifest.json"
 
 
-# The city and the man share a name; visitors ask about both. One token each lets the model tell them apart
-# and treats every name of the man alike (most related questions use only one of them).
-_CITY = re.compile(r"\b(ho chi minh city|hcm city|hcmc|tp ?hcm|thanh pho ho chi minh)\b")
+# The city, the road and the man share a name; visitors ask about all three. One token each lets the model tell
+# them apart and treats every name of the man alike (most related questions use only one of them). In every
+# language: "TP.HCM", "tp hồ chí minh", "Hô-Chi-Minh-Ville" are the city, "đường (mòn) Hồ Chí Minh", "piste
+# Hô Chi Minh" the road; left to the man's pattern they made city and trekking questions name him.
+_NAME = r"(?:ho[ -]chi[ -]minh|hochiminh)"
+_CITY = re.compile(
+    rf"\b(?:{_NAME}[ -](?:city|ville|stock exchange)|hcm ?(?:city|ville)|hcmc|hcmv|tp\.? ?(?:hcm|{_NAME})"
+    rf"|thanh pho (?:hcm|{_NAME})|(?:city|ville) (?:of |de )?{_NAME})\b"
+)
+_ROAD = re.compile(
+    rf"\b(?:{_NAME} (?:trail|highway|road|route)|(?:duong mon|duong|piste|route|sentier) (?:de )?{_NAME})\b"
+)
 _PERSON = re.compile(
-    r"\b(ho chi minh|uncle ho|bac ho|nguyen ai quoc|nguyen tat thanh|nguyen sinh cung"
-    r"|(chu tich|president|chairman) ho|ho chu tich)\b"
+    rf"\b(?:(?:chu tich|president|chairman|uncle|bac|oncle|tonton) (?:{_NAME}|ho)|{_NAME}|ho chu tich"
+    r"|nguyen ai quoc|nguyen tat thanh|nguyen sinh cung)\b"
 )
 
 
 def gate_text(text: str) -> str:
-    """Folded (lower-case, no diacritics: "Bác Hồ" = "bac ho"), with the city and the man as single tokens."""
-    return _PERSON.sub(" hcmperson ", _CITY.sub(" hcmcity ", fold(text)))
+    """Folded (lower-case, no diacritics: "Bác Hồ" = "bac ho"), with the city, the road and the man as single
+    tokens."""
+    return _PERSON.sub(" hcmperson ", _ROAD.sub(" hcmroad ", _CITY.sub(" hcmcity ", fold(text))))
 
 
 class MentionsHim(TransformerMixin, BaseEstimator):
@@ -153,6 +168,14 @@ def sklearn_minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
+def tfidf_vectors(pipeline: Pipeline, questions: list[str]) -> sp.csr_matrix:
+    """The questions' word and character TF-IDF vectors side by side, scaled to unit length: the space in which
+    the second stage finds a question's neighbours (`LinearScorer.score` gives the same vector for one)."""
+    union: FeatureUnion = pipeline.named_steps["features"]
+    parts = [t.transform(questions) for _, t in union.transformer_list if isinstance(t, TfidfVectorizer)]
+    return normalize(sp.hstack(parts).tocsr())
+
+
 class LinearScorer:
     """The fitted pipeline's arithmetic for one question, without scikit-learn's per-call checks.
 
@@ -173,6 +196,7 @@ class LinearScorer:
         self.coverage: tuple[KnowledgeCoverage, float] | None = None
         self.unknown: tuple[UnknownWords, float] | None = None
         offset = 0
+        tfidf_offset = 0  # where each vectorizer's terms start in `tfidf_vectors`
         for _, transformer in union.transformer_list:
             if isinstance(transformer, MentionsHim):
                 self.names_him_weight = float(weights[offset])
@@ -194,15 +218,21 @@ class LinearScorer:
                         weights[offset : offset + n],
                         transformer.sublinear_tf,
                         transformer.norm,
+                        tfidf_offset,
                     )
                 )
                 offset += n
+                tfidf_offset += n
             else:
                 raise ArtifactError(f"the fast scorer does not know the gate feature {type(transformer).__name__}")
         if offset != weights.size:
             raise ArtifactError("the gate's features and its classifier's weights differ in number")
 
     def __call__(self, question: str) -> float:
+        return self.score(question)[0]
+
+    def score(self, question: str) -> tuple[float, np.ndarray, np.ndarray]:
+        """The probability, and the question's unit TF-IDF vector as (term indices, values)."""
         z = self.intercept + self.names_him_weight * MentionsHim.value(question)
         if self.coverage is not None:
             coverage, weight = self.coverage
@@ -210,7 +240,8 @@ class LinearScorer:
         if self.unknown is not None:
             unknown, weight = self.unknown
             z += weight * unknown.value(question)
-        for analyzer, vocabulary, idf, weights, sublinear, norm in self.parts:
+        indices, vectors = [], []
+        for analyzer, vocabulary, idf, weights, sublinear, norm, start in self.parts:
             counts = Counter(vocabulary[t] for t in analyzer(question) if t in vocabulary)
             if not counts:
                 continue
@@ -220,16 +251,24 @@ class LinearScorer:
             if norm == "l2":
                 values /= np.sqrt(values @ values)
             z += float(values @ weights[index])
-        return 1.0 / (1.0 + math.exp(-z))
+            indices.append(index + start)
+            vectors.append(values)
+        index = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
+        values = np.concatenate(vectors) if vectors else np.zeros(0)
+        if values.size:
+            values = values / np.sqrt(values @ values)
+        return 1.0 / (1.0 + math.exp(-z)), index, values
 
 
 @dataclass
 class RelevanceGate:
-    """A fitted pipeline and the decision threshold chosen on validation data."""
+    """A fitted pipeline (the first stage), the second stage when the artefact has one, and the decision
+    threshold chosen on validation data."""
 
     pipeline: Pipeline
     threshold: float
     manifest: dict[str, Any]
+    review: SecondStage | None = None
     scorer: LinearScorer | None = None
 
     def __post_init__(self) -> None:
@@ -238,14 +277,21 @@ class RelevanceGate:
         slow = self.pipeline.predict_proba(probes)[:, 1]
         if not np.allclose([self.scorer(q) for q in probes], slow, atol=1e-9):
             raise ArtifactError("the gate's fast scorer disagrees with its pipeline")
+        if self.review is not None:
+            try:
+                self.review.check()
+            except (ValueError, AttributeError, KeyError) as exc:  # a model of another shape or version
+                raise ArtifactError(f"the gate's second stage cannot be scored fast: {exc}") from exc
 
     @classmethod
     def load(cls, path: Path) -> RelevanceGate:
-        """Load `path/gate.joblib` only if it matches `path/manifest.json` (hash and scikit-learn version)."""
+        """Load `path/gate.joblib` (and `path/review.joblib` where the manifest names one) only if they match
+        `path/manifest.json` (hashes and scikit-learn version)."""
         manifest = read_manifest(path / MANIFEST_FILE)
         try:
             expected_hash, built_with = manifest["sha256"], manifest["sklearn_version"]
             threshold = float(manifest["threshold"])
+            review_hash = manifest["review"]["sha256"] if manifest.get("review") else None
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"{path / MANIFEST_FILE}: missing or bad field {exc}") from exc
         if sklearn_minor(built_with) != sklearn_minor(sklearn.__version__):
@@ -253,22 +299,39 @@ class RelevanceGate:
                 f"the gate in {path} was built with scikit-learn {built_with}, this is {sklearn.__version__}: "
                 "rebuild it with `python -m training.classifier train`"
             )
-        verify_file(path / MODEL_FILE, expected_hash)  # before joblib.load, which can execute code
-        try:
-            pipeline = joblib.load(path / MODEL_FILE)
-        except (ImportError, AttributeError) as exc:  # it names classes that moved or went away
-            raise ArtifactError(
-                f"{path / MODEL_FILE} names code this version does not have ({exc}): rebuild it "
-                "with `python -m training.classifier train`"
-            ) from exc
-        if not isinstance(pipeline, Pipeline):
-            raise ArtifactError(f"{path / MODEL_FILE} does not hold a scikit-learn Pipeline")
-        return cls(pipeline=pipeline, threshold=threshold, manifest=manifest)
+        pipeline = _load_checked(path / MODEL_FILE, expected_hash, Pipeline)
+        review = _load_checked(path / REVIEW_FILE, review_hash, SecondStage) if review_hash else None
+        return cls(pipeline=pipeline, threshold=threshold, manifest=manifest, review=review)
 
     def relevance(self, question: str) -> float:
-        """Probability (0–1) that the question is about Ho Chi Minh."""
+        """Probability (0–1) that the question is about Ho Chi Minh, after every stage."""
         assert self.scorer is not None
-        return self.scorer(question)
+        first, index, values = self.scorer.score(question)
+        if self.review is not None and self.review.applies(first):
+            return self.review.score(question, first, index, values)
+        return first
+
+    def relevances(self, questions: list[str]) -> np.ndarray:
+        """`relevance` of many questions at once (evaluation): the same numbers, in matrix arithmetic."""
+        first = self.pipeline.predict_proba(questions)[:, 1]
+        if self.review is None:
+            return first
+        return self.review.scores(questions, first, tfidf_vectors(self.pipeline, questions))
 
     def is_related(self, question: str) -> bool:
         return self.relevance(question) >= self.threshold
+
+
+def _load_checked(path: Path, expected_hash: str, kind: type[T]) -> T:
+    """joblib.load `path` only once its sha256 matches the manifest's (joblib.load can execute code)."""
+    verify_file(path, expected_hash)
+    try:
+        obj = joblib.load(path)
+    except (ImportError, AttributeError) as exc:  # it names classes that moved or went away
+        raise ArtifactError(
+            f"{path} names code this version does not have ({exc}): rebuild it "
+            "with `python -m training.classifier train`"
+        ) from exc
+    if not isinstance(obj, kind):
+        raise ArtifactError(f"{path} does not hold a {kind.__name__}")
+    return obj

@@ -35,13 +35,17 @@ _TOKEN = re.compile(r"[\w'’-]+")
 _NAME = frozenset(("ho", "chi", "minh"))
 
 
+def has_vietnamese_letters(text: str) -> bool:
+    return bool(_VIETNAMESE_LETTERS.search(text))
+
+
 def detect(text: str, unknown: Language = "en") -> Language:
     """The question's language: Vietnamese letters decide at once; otherwise the share of telltale words.
 
     `unknown` is the answer for text without a telltale word of any of the three ("par qui ?" after a
     French question): the conversation's language, where there is one.
     """
-    if _VIETNAMESE_LETTERS.search(text):
+    if has_vietnamese_letters(text):
         return "vi"
     # his name is written alike in every language: it says nothing of the language
     words = [w.lower() for w in _TOKEN.findall(text) if fold(w) not in _NAME]
@@ -86,7 +90,7 @@ class WordCounts:
         return cls(counts)
 
     def detect(self, text: str, unknown: Language = "en") -> Language:
-        if _VIETNAMESE_LETTERS.search(text):
+        if has_vietnamese_letters(text):
             return "vi"
         words = [w for w in _words(text) if not w.isdigit()]
         if not any(self.counts[lang][w] for lang in LANGUAGES for w in words):

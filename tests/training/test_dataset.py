@@ -133,3 +133,55 @@ def test_split_is_deterministic_stratified_and_keeps_near_duplicates_together():
         assert 0.1 <= share <= 0.2
     born = {p.question for p in test1} & {"when was he born", "when was he born ?!"}
     assert born in (set(), {"when was he born", "when was he born ?!"})
+
+
+def _offtopic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: dict[str, list[str]]) -> list[dataset.Defect]:
+    """The gate's four question files with `rows` (file stem -> CSV lines after the header), checked."""
+    from training import gate_data
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "data/offtopic"
+    folder.mkdir(parents=True)
+    headers = {"general": "question,source", "general_multilingual": "question,category"}
+    for stem in ("general", "general_multilingual", "hard_negatives", "hard_positives"):
+        lines = [headers.get(stem, "question,category"), *rows.get(stem, [])]
+        (folder / f"{stem}.csv").write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    monkeypatch.setattr(gate_data, "OFFTOPIC_DIR", Path("data/offtopic"))
+    return dataset.offtopic_defects()
+
+
+def test_the_gates_own_question_files_pass():
+    assert dataset.offtopic_defects() == []
+
+
+def test_each_defect_of_the_gates_question_files_is_reported(tmp_path, monkeypatch):
+    defects = _offtopic(
+        tmp_path,
+        monkeypatch,
+        {
+            "general": ["what is the capital of peru?,webquestions"],
+            "general_multilingual": ["thủ đô của peru là gì,general-vi", "mấy giờ rồi,general-vi"],
+            "hard_negatives": [
+                "giá vé máy bay đi tp hồ chí minh,hcmc-travel-vi",  # the city: fine
+                "bác hồ thích ăn gì,hcmc-food-vi",  # names him: not off-topic
+                "May gio roi,general-vi",  # the same question folded
+                "quán phở ngon,food-vi",  # a category with no kind
+            ],
+            "hard_positives": ["vợ ông ấy tên gì,fragment-vi", "vợ bác hồ tên gì,fragment-vi"],
+        },
+    )
+    found = {(Path(d.file).stem, d.row, d.reason.split(" (")[0]) for d in defects}
+    assert found == {
+        ("hard_negatives", 3, "an off-topic question that names him"),
+        ("hard_negatives", 4, "duplicate question"),
+        ("hard_negatives", 5, "unknown category 'food-vi'"),
+        ("hard_positives", 3, "a fragment that names him"),
+    }
+
+
+def test_a_wrong_header_in_the_gates_files_is_reported(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    defects = _offtopic(tmp_path, monkeypatch, {})
+    assert defects == []
+    (tmp_path / "data/offtopic/hard_negatives.csv").write_text("q,c\r\nx,y\r\n", encoding="utf-8")
+    assert [d.reason for d in dataset.offtopic_defects()] == ["header must be question,category"]
