@@ -236,10 +236,11 @@ def evaluate_fresh(limit: int | None, report: Path, directory: Path | None = Non
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings(request_timeout_s=600)  # a report, not a visitor: no answer is cut by the deadline
     services = load_services(settings)
+    questions = load() if directory is None else load(directory)
     try:
         result = fresh_report(
             services,
-            load() if directory is None else load(directory),
+            questions,
             report,
             limit,
             base_model=settings.base_model,
@@ -249,6 +250,12 @@ def evaluate_fresh(limit: int | None, report: Path, directory: Path | None = Non
     finally:
         if services.worker is not None:
             services.worker.stop()
+    if directory is None and limit is None:  # the gate's part goes into the gate's own report too
+        from training.fresh_report import gate_block
+        from training.gate_report import replace_block
+
+        meta = {"date": datetime.date.today().isoformat(), "gate": services.gate.manifest.get("sha256", "")[:12]}
+        replace_block(REPORTS / "classifier.md", gate_block(result["gate"], questions, meta))
     print(json.dumps(result["summary"], indent=1))
     return 0
 

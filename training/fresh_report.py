@@ -217,3 +217,43 @@ def report(services: Services, fresh: FreshSet, out: Path, limit: int | None = N
     atomic_write_text(out.with_suffix(".json"), json.dumps(payload, ensure_ascii=False, indent=1))
     _plot(summary, out.with_suffix(".png"))
     return {"summary": summary, "gate": gate}
+
+
+GATE_TARGETS = {"hard_positive": "≥ 0.92", "fragment": "≥ 0.92", "hard_negative": "≤ 0.05", "general": "≤ 0.01"}
+GATE_ROWS = {
+    "hard_positive": "hard positives recalled",
+    "fragment": "fragments recalled",
+    "hard_negative": "hard negatives accepted",
+    "general": "general off-topic accepted",
+}
+
+
+def gate_block(gate: dict[str, Any], fresh: FreshSet, meta: dict[str, Any]) -> list[str]:
+    """The fresh set's gate part for `reports/classifier.md`: per language and kind, F1, the FAQ matcher's takes."""
+    questions = {g.id: g.question for g in fresh.gate}
+    lines = [
+        "## Fresh evaluation set (gate part)",
+        "",
+        f"Written by `python -m training.evaluate --set fresh` on {meta['date']} for the gate "
+        f"`{meta.get('gate', '')}`: {len(fresh.gate)} questions written apart from the training data "
+        "(`data/eval/gate.jsonl`, see its README). The whole gate (both stages) at its threshold. "
+        f"Related F1 **{gate['related_f1']}** (target ≥ 0.93).",
+        "",
+        "| | en | vi | fr | target |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, row in GATE_ROWS.items():
+        cells = [
+            f"{gate['accepted'][k]:.2f} (n {gate['n'][k]})" if (k := f"{lang}/{kind}") in gate["accepted"] else ""
+            for lang in ("en", "vi", "fr")
+        ]
+        lines.append(f"| {row} | {' | '.join(cells)} | {GATE_TARGETS[kind]} |")
+    takes = gate["faq_takes"]
+    lines += [
+        "",
+        f"The FAQ matcher (which runs before the gate) took {len(takes)} of these questions; none is about the "
+        "visit, so every take is wrong:",
+        "",
+        *[f"- `{i}` {questions.get(i, '')}" for i in takes],
+    ]
+    return lines

@@ -231,6 +231,31 @@ def external_sections(gate: RelevanceGate, external: dict[str, list[Example]]) -
     return lines
 
 
+# A section another step writes into this report (the fresh evaluation's gate table, by `training.evaluate`):
+# kept as it is, between these markers, when the report is rewritten.
+BLOCK_START, BLOCK_END = "<!-- kept: begin -->", "<!-- kept: end -->"
+
+
+def kept_block(path: Path) -> list[str]:
+    """The marked section of the report at `path` as it stands (none if there is none)."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    start, end = text.find(BLOCK_START), text.find(BLOCK_END)
+    return text[start : end + len(BLOCK_END)].splitlines() + [""] if 0 <= start < end else []
+
+
+def replace_block(path: Path, lines: list[str]) -> None:
+    """Write `lines` as the report's marked section (after its per-language tables if it has none yet)."""
+    text = path.read_text(encoding="utf-8")
+    block = "\n".join([BLOCK_START, *lines, BLOCK_END])
+    start, end = text.find(BLOCK_START), text.find(BLOCK_END)
+    if 0 <= start < end:
+        text = text[:start] + block + text[end + len(BLOCK_END) :]
+    else:
+        at = text.find("\n## ", text.find("## Per language and kind") + 1)
+        text = text + "\n" + block + "\n" if at < 0 else text[: at + 1] + block + "\n" + text[at:]
+    atomic_write_text(path, text)
+
+
 def _class_table(m: dict[str, float]) -> list[str]:
     """Per-class scores on the test split beside the student report's."""
     rp, rr, rf = REPORT_FIGURES["related"]
@@ -313,6 +338,7 @@ def write_report(
         *_target_table(splits, gate.threshold),
         *_cell_table(splits, gate.threshold),
         *(external_sections(gate, external) if external else []),
+        *kept_block(path),
         *_plots(m, labels, scores, gate.threshold, path),
         "",
         *_error_sections(test, scores, gate.threshold),

@@ -42,3 +42,18 @@ def test_predict_runs_every_stage() -> None:
         assert r["relevance"] == round(gate.relevance(r["question"]), 4)
         assert r["related"] == (gate.relevance(r["question"]) >= gate.threshold)
     assert any(round(gate.scorer(q), 4) != round(gate.relevance(q), 4) for q in reviewed)
+
+
+def test_a_section_written_by_another_step_survives_a_rewrite_of_the_gate_report(tmp_path):
+    from training.gate_report import kept_block, replace_block
+
+    report = tmp_path / "classifier.md"
+    report.write_text("# Gate\n\n## Per language and kind\n\n| a |\n\n## Errors\n\nnone\n", encoding="utf-8")
+    assert kept_block(report) == []
+    replace_block(report, ["## Fresh", "", "| 0.95 |"])
+    text = report.read_text(encoding="utf-8")
+    assert text.index("## Fresh") < text.index("## Errors")  # after the per-language tables
+    replace_block(report, ["## Fresh", "", "| 0.97 |"])  # replaced, not added twice
+    assert report.read_text(encoding="utf-8").count("## Fresh") == 1 and "0.97" in report.read_text()
+    block = kept_block(report)
+    assert block[1:4] == ["## Fresh", "", "| 0.97 |"] and block[-1] == ""
