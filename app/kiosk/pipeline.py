@@ -90,6 +90,7 @@ class Services:
     examples: dict[str, dict[str, str]] = field(default_factory=dict)  # answer -> a question per language
     clarify_below: float = 0.0  # best verified answer's score under which the kiosk asks "did you mean"
     detect: Callable[[str, Language], Language] = detect  # a question's language (else the one given)
+    restore: Callable[[str], str] = str  # Vietnamese typed without diacritics, with them (str: as typed)
 
 
 class Kiosk:
@@ -188,6 +189,8 @@ class Kiosk:
             answer.suggestions = suggestions(answer.language)[:3]
             return None
         query = self._resolved(question, topic)
+        if answer.language == "vi":  # typed without diacritics: matched as if typed with them
+            query = self.s.restore(query)
         if kind := guard.loaded(question):
             self._neutral(kind, query, answer)
             return None

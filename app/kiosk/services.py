@@ -16,7 +16,7 @@ from app.kiosk.embeddings import Embedder, get_embedder
 from app.kiosk.embeddings import resolve as resolve_embedder
 from app.kiosk.faq import load_faq
 from app.kiosk.gate import RelevanceGate
-from app.kiosk.language import LANGUAGES, Language, WordCounts
+from app.kiosk.language import LANGUAGES, Accents, Language, WordCounts, has_vietnamese_letters
 from app.kiosk.pipeline import Services
 from app.kiosk.retriever import Retriever
 from app.kiosk.sessions import SessionStore
@@ -105,6 +105,8 @@ def load_services(
         curated = CuratedAnswers(everything, settings.curated_threshold)
         vietnamese = read_vietnamese(settings.vi_answers_dir)
         languages = language_counts(verified, phrasings, vietnamese)
+        accented = [p.question for p in phrasings if has_vietnamese_letters(p.question)]
+        accents = Accents([*vietnamese.values(), *accented])
         generator, embedder = loading.result()
     retriever = Retriever(passages, everything, embedder=embedder)
     worker = None
@@ -137,6 +139,7 @@ def load_services(
         count_tokens=getattr(generator, "count_tokens", estimate_tokens),
         vietnamese=vietnamese,
         detect=languages.detect,
+        restore=accents.restore,
         examples=example_questions(verified, phrasings),
         clarify_below=settings.clarify_threshold,
     )

@@ -87,3 +87,15 @@ def test_word_counts_on_held_out_phrasings():
             right.setdefault(kind, []).append(counts.detect(p.question, "en") == p.language)
     share = {kind: sum(r) / len(r) for kind, r in right.items()}
     assert share["vi_plain"] >= 0.95 and share["vi"] >= 0.99 and share["fr"] >= 0.85 and share["en"] >= 0.88, share
+
+
+def test_diacritics_come_back_from_the_words_around():
+    from app.kiosk.language import Accents
+
+    accents = Accents(["Bác Hồ sinh ở đâu?", "Bác Hồ sinh năm 1890.", "Quê Bác ở Nghệ An.", "Hồ Gươm ở Hà Nội."])
+    assert accents.restore("bac ho sinh o dau, nam 1890? 2/9") == "bác hồ sinh ở đâu, năm 1890? 2/9"
+    assert accents.restore("que bac o nghe an") == "quê bác ở nghệ an"
+    assert accents.restore("ho guom") == "hồ gươm"  # the pair decides between hồ forms
+    assert accents.restore("where is xyz") == "where is xyz"  # words never seen stay as typed
+    assert accents.restore("Bác ở đâu") == "Bác ở đâu"  # typed with diacritics: as typed
+

@@ -160,6 +160,13 @@ def test_a_vietnamese_question_gets_the_vietnamese_verified_answer(trusted):
     assert suggestions_vi.language == "vi"
 
 
+def test_a_vietnamese_question_without_diacritics_is_matched_as_if_typed_with_them(trusted):
+    typed = "cha cua bac la ai (his father)"  # as typed it reads as the father's question
+    trusted.s.restore = lambda q: "was he cremated, his body" if q == typed else q  # a stand-in for Accents.restore
+    answer = asyncio.run(trusted.ask(typed, language="vi"))
+    assert answer.sources == [PASSAGE_2]  # matched as restored: the mausoleum's answer
+
+
 def test_an_unverified_faq_entry_says_so(trusted):
     unverified = FAQEntry("hours", HOURS.questions, HOURS.answer, HOURS.answer_vi, verified=False)
     trusted.s.faq = type("F", (), {"match": lambda self, q: FAQMatch(unverified, 0.97)})()
