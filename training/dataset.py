@@ -20,7 +20,7 @@ from app.artifacts import ArtifactError
 from app.kiosk.corpus import Passage, load_corpus
 from app.kiosk.faq import read_entries
 from app.kiosk.gate import MentionsHim
-from app.kiosk.guard import missing_facts
+from app.kiosk.guard import asks_yes_or_no, missing_facts, opens_with_verdict
 from app.text import fold_words, sent_tokenize
 from training import gate_data, multilingual, qa
 from training.documents import CORPUS
@@ -56,6 +56,8 @@ def check_pair(pair: qa.QAPair, passages: dict[str, Passage], topics: Iterable[s
         n_sentences = len(sent_tokenize(pair.answer))
         if n_sentences > qa.MAX_ANSWER_SENTENCES:
             reasons.append(f"answer has {n_sentences} sentences (at most {qa.MAX_ANSWER_SENTENCES})")
+        if pair.question and opens_with_verdict(pair.answer) and not asks_yes_or_no(pair.question):
+            reasons.append("answer opens with Yes/No but the question is not a yes/no question")
     unknown = [s for s in pair.source_ids if s not in passages]
     if unknown:
         reasons.append(f"unknown source id(s) {' '.join(unknown)}")
@@ -90,6 +92,16 @@ def cross_split_defects(train: list[qa.QAPair], test: list[qa.QAPair]) -> list[D
                 defects.append(Defect(t.file, t.row, f"near-duplicate of {p.file}:{p.row} across the split"))
                 break
     return defects
+
+
+def answer_leak_defects(train: list[qa.QAPair], test: list[qa.QAPair]) -> list[Defect]:
+    """A test answer that is also a training answer would be scored on an answer the models were trained on."""
+    trained = {qa.answer_key(p.answer): p for p in train}
+    return [
+        Defect(t.file, t.row, f"answer also in training ({trained[key].file}:{trained[key].row}) across the split")
+        for t in test
+        if (key := qa.answer_key(t.answer)) in trained
+    ]
 
 
 def faq_passages() -> dict[str, Passage]:
@@ -203,7 +215,8 @@ def museum_defects() -> tuple[list[Defect], list[qa.QAPair]]:
 
 
 def split_defects(sources: list[qa.QAPair]) -> list[Defect]:
-    """The split files must hold exactly the source pairs, with no near-duplicate across them."""
+    """The split files must hold exactly the source pairs, with no near-duplicate question and no answer across
+    them."""
     try:
         train, test = qa.read_pairs(qa.TRAIN_CSV), qa.read_pairs(qa.TEST_CSV)
     except FileNotFoundError as exc:
@@ -217,11 +230,12 @@ def split_defects(sources: list[qa.QAPair]) -> list[Defect]:
     defects = []
     if keys(train) + keys(test) != keys(sources):
         defects.append(Defect(str(qa.TRAIN_CSV), 0, "train/test differ from data/qa/source: rerun the split"))
-    return defects + cross_split_defects(train, test)
+    return defects + cross_split_defects(train, test) + answer_leak_defects(train, test)
 
 
 def split(pairs: list[qa.QAPair], test_share: float = TEST_SHARE) -> tuple[list[qa.QAPair], list[qa.QAPair]]:
-    """Stratified by topic; near-duplicate questions (of any topic) stay on one side; deterministic."""
+    """Stratified by topic; the questions of one answer, and near-duplicate questions (of any topic), stay on one
+    side; deterministic."""
     near = qa.NearDuplicates()
     by_topic: dict[str, list[list[qa.QAPair]]] = defaultdict(list)
     for cluster in _clusters(pairs, near):
@@ -256,7 +270,10 @@ def _clusters(pairs: list[qa.QAPair], near: qa.NearDuplicates) -> list[list[qa.Q
         return i
 
     features = [near.features(p.question) for p in pairs]
+    first_with_answer: dict[str, int] = {}
     for i in range(len(pairs)):
+        j = first_with_answer.setdefault(qa.answer_key(pairs[i].answer), i)
+        parent[root(i)] = root(j)
         for j in range(i + 1, len(pairs)):
             if near.similar(features[i], features[j]):
                 parent[root(j)] = root(i)

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.kiosk.guard import opens_with_verdict
 from app.text import fold_words, strip_accents
 from training import qa
 
@@ -78,6 +79,8 @@ def vi_defects(english: str, vi: str) -> list[str]:
     names = [w for w in _marked_words(english) if w.lower() not in vi.lower()]
     if names:
         problems.append(f"Vietnamese names of the English answer missing: {', '.join(names)}")
+    if opens_with_verdict(vi) and not opens_with_verdict(english):
+        problems.append("the Vietnamese answer opens with a verdict (Có/Không) that the English one does not give")
     if not vi or len(vi.split()) > 2 * len(english.split()) + 20:
         problems.append("the Vietnamese answer is empty or far longer than the English one")
     return problems

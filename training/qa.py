@@ -94,6 +94,11 @@ def question_key(question: str) -> str:
     return fold_words(question)
 
 
+def answer_key(answer: str) -> str:
+    """Two answers with the same key are one answer: the split keeps all its questions on one side."""
+    return fold_words(answer)
+
+
 def _trigrams(text: str) -> set[str]:
     padded = f"  {text} "
     return {padded[i : i + 3] for i in range(len(padded) - 2)}

@@ -45,7 +45,12 @@ _YES_NO_QUESTION = re.compile(
     r"^\W*(is|was|were|are|did|does|do|has|had|have|can|could|would|will|should)\b|\b(co|phai) khong\b|"
     r"\b(khong|ko|k|chua) *\W*$|\b(est-ce qu|est-il|etait-elle|est-elle|y a-t-il|a-t-elle|etait-il|a-t-il|avait-il)\b",
 )
-_VERDICT = re.compile(r"^\W*(yes|no|có|không|oui|non|vâng|đúng|sai)\b[\s,.!:;–-]*", re.I)
+# "No", "Không", "Có", "Non" also open ordinary sentences ("No children of his are acknowledged", "Không có gì quý
+# hơn độc lập, tự do"): they are a verdict only when punctuation or the end follows, else removing them would turn the
+# sentence into its opposite. "Yes", "Oui", "Vâng" are a verdict wherever they open the answer.
+_VERDICT = re.compile(
+    r"^\W*(?:(?:yes|oui|vâng)\b|(?:no|non|có|không|đúng|sai)(?=\s*(?:[.,!:;–—]|$)))[\s,.!:;–—-]*", re.I
+)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
@@ -78,6 +83,11 @@ def asks_yes_or_no(question: str) -> bool:
 def verdict_allowed(question: str, verified: bool) -> bool:
     """A verdict may open the answer only when a verified answer answers this yes/no question itself."""
     return verified and asks_yes_or_no(question)
+
+
+def opens_with_verdict(answer: str) -> bool:
+    """Whether the answer opens with a "Yes."/"No." (or a Vietnamese or French one)."""
+    return bool(_VERDICT.match(answer))
 
 
 def without_verdict(answer: str) -> str:

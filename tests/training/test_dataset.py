@@ -79,6 +79,14 @@ def _add_row(workspace, question, answer, sources="kb-early-life-01", topic="ear
         ("q8 born?", "He was born in 1890.", "kb-early-life-01", "wrong-topic", "unknown topic"),
         ("x" * 501, "He was born in 1890.", "kb-early-life-01", "early-life", "longer than 500"),
         ("WHEN was he born?!", "He was born in 1890.", "kb-early-life-01", "early-life", "duplicate question"),
+        (
+            "where was he born",
+            "Yes. He was born in Kim Liên.",
+            "kb-early-life-01",
+            "early-life",
+            "not a yes/no question",
+        ),
+        ("birth year?", "No. He was born in 1890.", "kb-early-life-01", "early-life", "not a yes/no question"),
     ],
 )
 def test_each_defect_is_reported_with_file_and_row(workspace, question, answer, sources, topic, reason):
@@ -114,18 +122,35 @@ def test_near_duplicate_across_split_is_reported(workspace):
     assert "near-duplicate" in _reasons(dataset.validate())
 
 
+def test_a_yes_no_answer_to_a_yes_no_question_passes(workspace):
+    _add_row(workspace, "was he born in kim lien?", "Yes. He was born in Kim Liên.")
+    _add_row(workspace, "Bác sinh ở Huế phải không?", "No. He was born in Kim Liên.")
+    assert dataset.validate(topic="early-life") == []
+
+
+def test_an_answer_on_both_sides_of_the_split_is_reported(workspace):
+    train = qa.read_pairs(qa.TRAIN_CSV)
+    test = qa.read_pairs(qa.TEST_CSV)
+    assert test, "the fixture's split should put at least one pair in test"
+    other_question = qa.QAPair("tell me something about uncle ho", test[0].answer, test[0].topic, test[0].source_ids)
+    qa.write_pairs(qa.TRAIN_CSV, [*train, other_question])
+    assert "answer also in training" in _reasons(dataset.validate())
+
+
 def test_museum_rows_must_cite_faq_entries(workspace):
     _write_csv(workspace / "data/qa/museum.csv", [("toilets?", "Open 8:00 to 16:30.", "museum", "faq-toilets")])
     assert "unknown source id(s) faq-toilets" in _reasons(dataset.validate())
 
 
-def test_split_is_deterministic_stratified_and_keeps_near_duplicates_together():
-    def distinct(i: int, t: str) -> str:  # questions that share no wording
+def test_split_is_deterministic_stratified_and_keeps_answers_and_near_duplicates_together():
+    def distinct(i: int, t: str) -> str:  # questions and answers that share no wording
         return hashlib.sha256(f"{t}{i}".encode()).hexdigest()[:16]
 
-    rows = [qa.QAPair(distinct(i, t), "a", t, ("x",)) for t in ("a", "b") for i in range(40)]
-    rows += [qa.QAPair("when was he born", "a", "a", ("x",)), qa.QAPair("when was he born ?!", "a", "a", ("x",))]
-    _train1, test1 = dataset.split(rows)
+    rows = [
+        qa.QAPair(distinct(i, t), distinct(i % 20, f"answer {t}"), t, ("x",)) for t in ("a", "b") for i in range(40)
+    ]
+    rows += [qa.QAPair("when was he born", "1890", "a", ("x",)), qa.QAPair("when was he born ?!", "May", "a", ("x",))]
+    train1, test1 = dataset.split(rows)
     _train2, test2 = dataset.split(list(reversed(rows)))
     assert {p.question for p in test1} == {p.question for p in test2}
     for topic in ("a", "b"):
@@ -133,6 +158,8 @@ def test_split_is_deterministic_stratified_and_keeps_near_duplicates_together():
         assert 0.1 <= share <= 0.2
     born = {p.question for p in test1} & {"when was he born", "when was he born ?!"}
     assert born in (set(), {"when was he born", "when was he born ?!"})
+    assert not {qa.answer_key(p.answer) for p in train1} & {qa.answer_key(p.answer) for p in test1}
+    assert dataset.answer_leak_defects(train1, test1) == []
 
 
 def _offtopic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: dict[str, list[str]]) -> list[dataset.Defect]:

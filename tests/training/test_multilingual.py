@@ -49,3 +49,9 @@ def test_a_phrasing_of_an_unknown_answer_is_refused(files: Path) -> None:
     assert any(
         "not one of the topic's verified answers" in p for _, _, p in multilingual.check("early-life", set(), set())
     )
+
+
+def test_a_vietnamese_verdict_the_english_answer_does_not_give_is_refused(files: Path) -> None:
+    _write(files, GOOD, "Có. Hồ Chí Minh sinh ngày 19 tháng 5 năm 1890 ở Kim Liên.")
+    problems = " | ".join(p for _, _, p in multilingual.check("early-life", {ANSWER}, set()))
+    assert "opens with a verdict (Có/Không) that the English one does not give" in problems

@@ -9,6 +9,7 @@ from app.kiosk.guard import (
     injected,
     loaded,
     missing_facts,
+    opens_with_verdict,
     strip_markup,
     verdict_allowed,
     without_verdict,
@@ -75,6 +76,25 @@ def test_verdicts_only_from_a_verified_answer_to_a_yes_no_question() -> None:
     assert without_verdict("No, he did not.") == "He did not."
     assert without_verdict("Không. Bác sinh ở Kim Liên.") == "Bác sinh ở Kim Liên."
     assert without_verdict("Nobody knows.") == "Nobody knows."  # a word that starts with "no" is no verdict
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "No children of Ho Chi Minh are officially acknowledged.",
+        "Không có gì quý hơn độc lập, tự do.",
+        "Có nhiều đền thờ Bác.",
+        "Non-violence was not his way.",
+    ],
+)
+def test_a_sentence_that_opens_with_no_or_khong_is_no_verdict(answer: str) -> None:
+    assert not opens_with_verdict(answer)
+    assert without_verdict(answer) == answer  # removing the word would say the opposite
+
+
+@pytest.mark.parametrize("answer", ["Yes. He did.", "Yes he did.", "No, he did not.", "Không.", "Có – Bác có.", "Oui."])
+def test_a_verdict_is_found(answer: str) -> None:
+    assert opens_with_verdict(answer)
 
 
 def test_unsupported_numbers_and_names() -> None:

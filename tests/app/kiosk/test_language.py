@@ -98,4 +98,3 @@ def test_diacritics_come_back_from_the_words_around():
     assert accents.restore("ho guom") == "hồ gươm"  # the pair decides between hồ forms
     assert accents.restore("where is xyz") == "where is xyz"  # words never seen stay as typed
     assert accents.restore("Bác ở đâu") == "Bác ở đâu"  # typed with diacritics: as typed
-
