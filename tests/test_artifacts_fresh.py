@@ -67,7 +67,9 @@ _COMMENTS_ONLY = f"{ENCODER_YAML} changed after the build, in its comments only 
 # Session 8 (2026-12-02) changed the training data on purpose: nine knowledge-base passages (data/corpus.jsonl),
 # answers without a verdict to questions that are not yes/no, and the split by answer (data/qa/train.csv). The
 # encoders and the adapter were not retrained in that session (about 70 min on 2 cores, in this order).
-_SESSION_8 = "data/corpus.jsonl and data/qa/train.csv changed after the build (session 8: new passages, split by answer)"
+_SESSION_8 = (
+    "data/corpus.jsonl and data/qa/train.csv changed after the build (session 8: new passages, split by answer)"
+)
 ARTEFACTS = [
     _artefact(
         "gate",
