@@ -251,8 +251,9 @@ def gate_block(gate: dict[str, Any], fresh: FreshSet, meta: dict[str, Any]) -> l
     takes = gate["faq_takes"]
     lines += [
         "",
-        f"The FAQ matcher (which runs before the gate) took {len(takes)} of these questions; none is about the "
-        "visit, so every take is wrong:",
+        f"The FAQ matcher (which runs before the gate) took {len(takes)} of these questions, all labelled as not "
+        "about him by their writer: a take is wrong unless the question is about the visit (the wifi, the "
+        "mausoleum's hours), which the writer did not tell apart:",
         "",
         *[f"- `{i}` {questions.get(i, '')}" for i in takes],
     ]
