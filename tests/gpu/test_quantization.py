@@ -9,19 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmarks.falcon_shape import FALCON_7B, FALCON_TARGETS
+
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
-TARGETS = ("query_key_value", "dense_h_to_4h", "dense_4h_to_h")
-SHAPE = dict(
-    vocab_size=1024,
-    hidden_size=256,
-    num_hidden_layers=4,
-    num_attention_heads=4,
-    multi_query=True,
-    parallel_attn=True,
-    new_decoder_architecture=False,
-    bias=False,
-    alibi=False,
-)
+TARGETS = FALCON_TARGETS
+SHAPE = {**FALCON_7B, "vocab_size": 1024, "hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4}
 
 
 @pytest.fixture(scope="module")

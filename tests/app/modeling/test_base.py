@@ -10,24 +10,16 @@ import torch
 from torch import nn
 
 from app.modeling.base import QuantizationError, frozen_layer_count, plain_linear_layers, verify_4bit
+from benchmarks.falcon_shape import FALCON_7B, FALCON_TARGETS
 
-TARGETS = ("query_key_value", "dense_h_to_4h", "dense_4h_to_h")
+TARGETS = FALCON_TARGETS
 
 
 def _tiny_falcon():
     from transformers import FalconConfig, FalconForCausalLM
 
-    config = FalconConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        multi_query=True,
-        parallel_attn=True,
-        new_decoder_architecture=False,
-        bias=False,
-        alibi=False,
-    )
+    shape = {"vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4}
+    config = FalconConfig(**{**FALCON_7B, **shape})
     return FalconForCausalLM(config)
 
 

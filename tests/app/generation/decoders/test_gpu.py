@@ -10,6 +10,7 @@ import torch
 
 from app.generation.decoders.common import prompt_positions_and_mask
 from app.generation.decoders.gpu import GpuDecoder, supports
+from benchmarks.falcon_shape import FALCON_7B
 from tests.app.generation.decoders.cases import EOS, PAD, assert_rows_end_at_eos_or_stop, left_padded, never
 
 
@@ -18,20 +19,8 @@ def falcon():
     from transformers import FalconConfig, FalconForCausalLM
 
     torch.manual_seed(0)
-    config = FalconConfig(
-        vocab_size=96,
-        hidden_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        multi_query=True,
-        parallel_attn=True,
-        new_decoder_architecture=False,
-        bias=False,
-        alibi=False,
-        bos_token_id=2,
-        eos_token_id=EOS,
-        pad_token_id=PAD,
-    )
+    shape = {"vocab_size": 96, "hidden_size": 64, "num_hidden_layers": 3, "num_attention_heads": 4}
+    config = FalconConfig(**{**FALCON_7B, **shape, "bos_token_id": 2, "eos_token_id": EOS, "pad_token_id": PAD})
     model = FalconForCausalLM(config).eval()
     with torch.no_grad():  # larger weights than the default init, so that greedy choices are not near-ties
         for p in model.parameters():
