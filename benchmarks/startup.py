@@ -1,6 +1,6 @@
 """Time from process start to ready (`/readyz` 200), cold (an empty cache folder) and warm (the same folder again).
 
-    python -m benchmarks.startup [--runs 3] [--repo PATH]
+    python -m benchmarks.startup [--runs 3] [--repo PATH --what startup-before]
 
 Starts `python -m app` as `make serve` does, with `KIOSK_CACHE_DIR` in a new temporary folder: the first start
 of each run fits and embeds everything (cold), the second finds it all cached (warm). Prints the median and
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="cold + warm starts, each from a new empty cache")
     parser.add_argument("--repo", type=Path, default=Path.cwd(), help="the checkout whose app is started")
+    parser.add_argument("--what", default="startup", help="the results file's last word (e.g. startup-before)")
     args = parser.parse_args(argv)
     cold, warm = [], []
     load_before = os.getloadavg()
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "warm": summary(warm),
         "target_ready_s": TARGET_READY_S,
     }
-    save_results(results, Path("benchmarks/results"), "startup")
+    save_results(results, Path("benchmarks/results"), args.what)
     return 0
 
 
