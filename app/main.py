@@ -68,9 +68,9 @@ def create_app(settings: Settings | None = None, loader: Callable[[Settings], Se
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
-    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ArrivalMiddleware)  # a request's deadline counts from here
-    app.add_middleware(UnhandledErrorMiddleware)  # added last: the outermost
+    app.add_middleware(UnhandledErrorMiddleware)  # around all the others: their faults too become a JSON 500
+    app.add_middleware(SecurityHeadersMiddleware)  # added last, the outermost: on every response, a 500 too
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.mount(docs.ASSETS, StaticFiles(directory=docs.SWAGGER_UI_FILES), name="docs-assets")
     for module in (health, ask, staff, kiosk, docs):

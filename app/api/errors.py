@@ -1,10 +1,12 @@
-"""Error responses: every 422 in one shape, any unhandled error a JSON 500, and what the schema declares."""
+"""Error responses: every 422 in one shape, OpenAI's form on /v1, any unhandled error a JSON 500, and what the
+schema declares."""
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,25 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.schemas import ErrorResponse, OpenAIErrorResponse, ValidationErrorResponse
-from app.api.security import ASGIApp, Scope, send_json
 
 log = logging.getLogger(__name__)
 Responses = dict[int | str, dict[str, Any]]
+
+OPENAI_PREFIX = "/v1"
+"""The routes that OpenAI clients call: every error under it, the middleware's too, comes in OpenAI's form."""
+
+# OpenAI's error `type` and `code` for each status the kiosk returns there; any other: by its class
+_KINDS: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("authentication_error", "invalid_api_key"),
+    404: ("invalid_request_error", "model_not_found"),
+    422: ("invalid_request_error", None),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+    503: ("server_error", "overloaded"),
+}
 
 
 def error_response(description: str) -> dict[str, Any]:
@@ -32,16 +47,40 @@ BODY_ERRORS: Responses = {
 }
 LIMITED: Responses = {429: error_response("Too many requests from this client: retry after `Retry-After` s")}
 BUSY: Responses = {503: error_response("Busy, starting or too slow: retry after `Retry-After` s")}
-# The /v1 routes answer OpenAI clients in OpenAI's error form; only the body limits keep `{"detail"}`.
+# The /v1 routes answer OpenAI clients in OpenAI's error form, the body limits' errors included.
 OPENAI_ERRORS: Responses = {
     400: {"model": OpenAIErrorResponse, "description": "Unsupported value (`n` other than 1)"},
     404: {"model": OpenAIErrorResponse, "description": "Unknown model"},
     422: {"model": OpenAIErrorResponse, "description": "Invalid request"},
     429: {"model": OpenAIErrorResponse, "description": "Too many requests: retry after `Retry-After` s"},
     503: {"model": OpenAIErrorResponse, "description": "Busy, starting or too slow: retry after `Retry-After` s"},
-    408: BODY_ERRORS[408],
-    413: BODY_ERRORS[413],
+    408: {"model": OpenAIErrorResponse, "description": BODY_ERRORS[408]["description"]},
+    413: {"model": OpenAIErrorResponse, "description": BODY_ERRORS[413]["description"]},
 }
+
+
+def openai_error(status: int, message: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    """`{"error": {"message", "type", "param", "code"}}`, the form OpenAI clients read."""
+    kind, default_code = _KINDS.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
+    return {"error": {"message": message, "type": kind, "param": param, "code": code or default_code}}
+
+
+def error_content(path: str, status: int, message: str) -> dict[str, Any]:
+    """An error's body in the form of the route asked: OpenAI's under /v1, `{"detail"}` elsewhere."""
+    if path.startswith(OPENAI_PREFIX + "/"):
+        return openai_error(status, message)
+    return {"detail": message}
+
+
+async def send_error(scope: Scope, send: Send, status: int, message: str, close: bool = False) -> None:
+    """A JSON error from middleware, in the form of the route asked; `close` tells the server to end the
+    connection (unread body, or a fault). The security headers come from their middleware, outside them all."""
+    body = json.dumps(error_content(scope.get("path", ""), status, message)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _printable(text: str) -> str:
@@ -72,8 +111,12 @@ async def validation_error(request: Request, exc: Exception) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     """A body that is not UTF-8 JSON is bad input like any other (422, not FastAPI's bare 400), and a route's
-    own 422 takes the shape of the validation errors."""
+    own 422 takes the shape of the validation errors. Under /v1 (an unknown route or method there: the routes'
+    own errors are theirs, `OpenAIRoute`), OpenAI's form."""
     assert isinstance(exc, StarletteHTTPException)
+    if request.url.path.startswith(OPENAI_PREFIX + "/"):
+        content = error_content(request.url.path, exc.status_code, str(exc.detail))
+        return JSONResponse(content, status_code=exc.status_code, headers=exc.headers)
     if exc.status_code == 400 and "parsing the body" in str(exc.detail):
         return _invalid(["body"], "the request body must be UTF-8 encoded JSON", "json_invalid")
     if exc.status_code == 422 and isinstance(exc.detail, str):
@@ -92,18 +135,18 @@ def _where(exc: BaseException) -> str:
 
 
 class UnhandledErrorMiddleware:
-    """Any unhandled error: a JSON 500 with the security headers and `Connection: close`, logged without the
-    request's data. Outermost, so that it also covers the other middleware."""
+    """Any unhandled error: a JSON 500 (in the route's form) with `Connection: close`, logged without the
+    request's data. Outside every middleware but the security headers', so that it covers the others too."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = False
 
-        async def tracking_send(message: dict[str, Any]) -> None:
+        async def tracking_send(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -116,6 +159,6 @@ class UnhandledErrorMiddleware:
                 chain.append(type(exc.__context__).__name__)
             log.error("unhandled %s at %s", " while handling ".join(chain), _where(exc))
             if not started:
-                await send_json(send, 500, "internal error", close=True)
+                await send_error(scope, send, 500, "internal error", close=True)
             # A response already under way cannot become a 500: returning unfinished makes the server close
             # the connection, so the client sees it cut short rather than complete.

@@ -228,7 +228,7 @@ class ValidationErrorResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """Every other error (401, 404, 408, 413, 429, 500, 503)."""
+    """Every other error outside /v1 (401, 404, 408, 413, 429, 500, 503)."""
 
     detail: str
 
@@ -241,6 +241,6 @@ class OpenAIError(BaseModel):
 
 
 class OpenAIErrorResponse(BaseModel):
-    """Errors of the `/v1` routes that OpenAI clients read (400, 404, 422, 429, 503), in OpenAI's form."""
+    """Every error under `/v1` (400, 404, 408, 413, 422, 429, 500, 503), in the form OpenAI clients read."""
 
     error: OpenAIError

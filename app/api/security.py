@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections import deque
@@ -11,6 +10,8 @@ from typing import Any
 
 import anyio
 from fastapi import HTTPException, Request
+
+from app.api.errors import send_error
 
 Scope = dict[str, Any]
 ASGIApp = Callable[..., Any]
@@ -29,16 +30,6 @@ SECURITY_HEADERS = [
 ]
 
 
-async def send_json(send: Callable[..., Any], status: int, message: str, close: bool = False) -> None:
-    """A JSON error from middleware; `close` tells the server to end the connection (unread body, or a fault)."""
-    body = json.dumps({"detail": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if close:
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": headers + SECURITY_HEADERS})
-    await send({"type": "http.response.body", "body": body})
-
-
 class BodyLimitMiddleware:
     """413 for bodies over the limit, whether announced by Content-Length or sent in chunks; 408 for a body
     that has not fully arrived `timeout_s` after the request began (a slow client would hold its connection)."""
@@ -54,7 +45,7 @@ class BodyLimitMiddleware:
         too_large = f"request body larger than {self.max_bytes} bytes"
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            return await send_json(send, 413, too_large, close=True)
+            return await send_error(scope, send, 413, too_large, close=True)
         deadline = time.monotonic() + self.timeout_s
         received = 0
         body_done = False
@@ -85,10 +76,11 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await send_json(send, 413, too_large, close=True)
+                await send_error(scope, send, 413, too_large, close=True)
         except _TooSlow:
             if not started:
-                await send_json(send, 408, f"the request body did not arrive within {self.timeout_s:g} s", close=True)
+                too_slow = f"the request body did not arrive within {self.timeout_s:g} s"
+                await send_error(scope, send, 408, too_slow, close=True)
 
 
 class _TooLarge(BaseException):

@@ -81,7 +81,11 @@ def base_identity(name: str | Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()[:16]
 
 
-def encode(model: torch.nn.Module, tokenizer: Any, texts: list[str], max_length: int = 128) -> torch.Tensor:
+MAX_LENGTH = 128
+"""Tokens of a text that the encoder reads; the rest is cut."""
+
+
+def encode(model: torch.nn.Module, tokenizer: Any, texts: list[str], max_length: int = MAX_LENGTH) -> torch.Tensor:
     """Mean-pooled, unit-length vectors [len(texts), dim]; differentiable (training uses it too)."""
     batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     hidden = model(**batch).last_hidden_state
@@ -127,11 +131,19 @@ class Embedder:
 
     @torch.inference_mode()
     def _encode(self, texts: list[str]) -> np.ndarray:
-        out = []
+        """Vectors in the order of `texts`, encoded in batches of texts of about the same length: a batch is
+        padded to its longest text, and the verified answers in the order read would cost 1.49 times their
+        tokens against 1.04 sorted. A text gets the same vector in any batch (within float rounding, ~1e-7)."""
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         with self._lock:
-            for i in range(0, len(texts), self.batch):
-                out.append(encode(self.model, self.tokenizer, texts[i : i + self.batch]).numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+            order = list(range(len(texts)))
+            if len(texts) > self.batch:
+                ids = self.tokenizer(texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]
+                order.sort(key=lambda i: len(ids[i]))
+            for start in range(0, len(order), self.batch):
+                rows = order[start : start + self.batch]
+                vectors[rows] = encode(self.model, self.tokenizer, [texts[i] for i in rows]).numpy()
+        return vectors
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """[len(texts), dim] float32 (a visitor's question: nothing is kept)."""

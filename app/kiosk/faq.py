@@ -111,6 +111,12 @@ def read_entries(path: Path) -> list[FAQEntry]:
 _CACHE: dict[str, FAQ] = {}
 
 
+def _digest(entries: list[FAQEntry], negatives: list[str]) -> str:
+    """What a fit depends on: the entries, the negatives and scikit-learn's version."""
+    data = json.dumps([[astuple(e) for e in entries], negatives, sklearn.__version__]).encode()
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
 def load_faq(path: Path, negatives: list[str], threshold: float = 0.5, cache_dir: Path | None = None) -> FAQ:
     """Read and fit, or reuse the fit made for the same FAQ and negatives (in this process or on disk).
 
@@ -118,9 +124,7 @@ def load_faq(path: Path, negatives: list[str], threshold: float = 0.5, cache_dir
     file, so it is loaded only if its hash matches the one recorded when this service wrote it.
     """
     entries = read_entries(path)
-    digest = hashlib.sha256(
-        json.dumps([[astuple(e) for e in entries], negatives, sklearn.__version__]).encode()
-    ).hexdigest()[:32]
+    digest = _digest(entries, negatives)
     if digest in _CACHE:
         _CACHE[digest].threshold = threshold
         return _CACHE[digest]
@@ -133,6 +137,18 @@ def load_faq(path: Path, negatives: list[str], threshold: float = 0.5, cache_dir
     _CACHE.clear()
     _CACHE[digest] = faq
     return faq
+
+
+def is_cached(path: Path, negatives: list[str], cache_dir: Path) -> bool:
+    """Whether `load_faq` would find a fit for this FAQ and these negatives without fitting (on disk, a file
+    whose hash is checked only when it is read: a damaged one is fitted again then)."""
+    digest = _digest(read_entries(path), negatives)
+    return digest in _CACHE or (cache_dir / f"faq-{digest}.joblib").is_file()
+
+
+def fit_into_cache(path: Path, negatives: list[str], cache_dir: Path) -> None:
+    """Fit the matcher and leave it in `cache_dir` for `load_faq`: what start-up runs in a process of its own."""
+    load_faq(path, negatives, cache_dir=cache_dir)
 
 
 def _read_cached(cache_dir: Path, digest: str) -> FAQ | None:

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import torch
 
 from app.artifacts import ArtifactError
 from app.generation.base import Generator
 from app.generation.worker import GenerationWorker
-from app.kiosk.corpus import load_corpus
-from app.kiosk.embeddings import Embedder, get_embedder
+from app.kiosk.corpus import Passage, load_corpus
+from app.kiosk.embeddings import get_embedder
 from app.kiosk.embeddings import resolve as resolve_embedder
-from app.kiosk.faq import load_faq
+from app.kiosk.faq import is_cached, load_faq
 from app.kiosk.gate import RelevanceGate
 from app.kiosk.language import LANGUAGES, Accents, Language, WordCounts, has_vietnamese_letters
 from app.kiosk.pipeline import Services
@@ -35,6 +42,7 @@ from app.prompt import estimate_tokens
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
+APP_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the `app` package
 
 
 def build_generator(settings: Settings) -> Generator | None:
@@ -73,6 +81,76 @@ def language_counts(verified: list[VerifiedPair], phrasings: list[Phrasing], vie
     return WordCounts.from_texts(texts)
 
 
+# What the FAQ's process runs (`python -c`, in the folder that holds this `app`): it reads the negatives first,
+# so that the service's write to its stdin does not wait for scikit-learn's import.
+_FIT_FAQ = """
+import json, sys
+from pathlib import Path
+negatives = json.load(sys.stdin)
+from app.kiosk.faq import fit_into_cache
+fit_into_cache(Path(sys.argv[1]), negatives, Path(sys.argv[2]))
+"""
+
+
+@contextmanager
+def faq_fit_aside(settings: Settings, negatives: list[str]) -> Iterator[subprocess.Popen[bytes] | None]:
+    """The FAQ matcher fitted into the cache by a process of its own, when no earlier start left it there
+    (None: it is there). The fit takes seconds, most of them in scipy's L-BFGS-B, which holds the GIL: beside
+    the thread that loads the models (Python between torch's operations) it would stall it; as a process of
+    its own it only shares the cores. If start-up fails meanwhile, the process is ended."""
+    if is_cached(settings.faq_file, negatives, settings.cache_dir):
+        yield None
+        return
+    args = [str(settings.faq_file.resolve()), str(settings.cache_dir.resolve())]
+    child = subprocess.Popen([sys.executable, "-c", _FIT_FAQ, *args], stdin=subprocess.PIPE, cwd=APP_ROOT)
+    try:
+        assert child.stdin is not None
+        with suppress(BrokenPipeError), child.stdin:  # a process that died early: its exit code says
+            child.stdin.write(json.dumps(negatives).encode())
+        yield child
+    except BaseException:
+        child.kill()
+        raise
+    finally:
+        child.wait()
+
+
+@contextmanager
+def torch_threads_beside(fitting: subprocess.Popen[bytes] | None) -> Iterator[None]:
+    """One core fewer for torch while the FAQ is fitted beside it: with as many threads as cores, torch's
+    threads and the fit would take turns on them, torch's threads spinning while they wait for each other."""
+    threads = torch.get_num_threads()
+    if fitting is None or fitting.poll() is not None or threads < 2:
+        yield
+        return
+    torch.set_num_threads(threads - 1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def load_models(
+    settings: Settings,
+    generator_factory: Callable[[Settings], Generator | None],
+    passages: list[Passage],
+    verified: list[VerifiedPair],
+    fitting: subprocess.Popen[bytes] | None,
+) -> tuple[Generator | None, Retriever]:
+    """The encoder and the retriever (which embeds the verified answers), then the generator.
+
+    Both models load on this one thread: transformers' lazy imports are not thread-safe (two threads importing
+    from it at once failed with "cannot import name 'AutoConfig'"). The answers are embedded first, beside the
+    FAQ's fit when there is one; the generator, whose loading is mostly reading and imports, comes last.
+    """
+    start = time.perf_counter()
+    embedder = get_embedder(settings.embedder, settings.cache_dir) if settings.embedder else None
+    with torch_threads_beside(fitting):
+        retriever = Retriever(passages, verified, embedder=embedder)
+    log.info("encoder and retriever ready in %.1fs", time.perf_counter() - start)
+    return generator_factory(settings), retriever
+
+
 def load_services(
     settings: Settings, generator_factory: Callable[[Settings], Generator | None] = build_generator
 ) -> Services:
@@ -84,31 +162,28 @@ def load_services(
     gate = RelevanceGate.load(settings.gate_dir)  # first: a bad artefact stops start-up before anything slow
     if settings.embedder:
         resolve_embedder(settings.embedder)  # a missing encoder package too, not after minutes of loading
-
-    # The models load (torch, mostly outside the GIL) while the FAQ matcher is fitted here. Both models load
-    # on that one thread: transformers' lazy imports are not thread-safe (two threads importing from it at
-    # once failed with "cannot import name 'AutoConfig'").
-    def load_models() -> tuple[Generator | None, Embedder | None]:
-        generator = generator_factory(settings)
-        return generator, get_embedder(settings.embedder, settings.cache_dir) if settings.embedder else None
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models") as pool:
-        loading = pool.submit(load_models)
-        passages = load_corpus(settings.corpus)
-        verified = read_verified(settings.qa_files)  # read once: curated answers, FAQ negatives, retrieval
-        phrasings = read_phrasings(settings.phrasings_dir)
-        # visitors' other phrasings, in three languages, are more keys to the same verified answers
-        everything = with_phrasings(verified, phrasings)
-        faq = load_faq(
-            settings.faq_file, faq_negatives(settings, everything), settings.faq_threshold, settings.cache_dir
-        )
+    passages = load_corpus(settings.corpus)
+    verified = read_verified(settings.qa_files)  # read once: curated answers, FAQ negatives, retrieval
+    phrasings = read_phrasings(settings.phrasings_dir)
+    # visitors' other phrasings, in three languages, are more keys to the same verified answers
+    everything = with_phrasings(verified, phrasings)
+    negatives = faq_negatives(settings, everything)
+    # The models load on a thread of their own, the FAQ matcher is fitted in a process of its own (if not
+    # cached), and the curated answers are indexed here meanwhile.
+    with (
+        faq_fit_aside(settings, negatives) as fitting,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models") as pool,
+    ):
+        loading = pool.submit(load_models, settings, generator_factory, passages, everything, fitting)
         curated = CuratedAnswers(everything, settings.curated_threshold)
         vietnamese = read_vietnamese(settings.vi_answers_dir)
         languages = language_counts(verified, phrasings, vietnamese)
         accented = [p.question for p in phrasings if has_vietnamese_letters(p.question)]
         accents = Accents([*vietnamese.values(), *accented])
-        generator, embedder = loading.result()
-    retriever = Retriever(passages, everything, embedder=embedder)
+        if fitting is not None and fitting.wait():  # failed: load_faq fits it here
+            log.warning("the FAQ's process failed (exit code %d): fitting the FAQ matcher here", fitting.returncode)
+        faq = load_faq(settings.faq_file, negatives, settings.faq_threshold, settings.cache_dir)
+        generator, retriever = loading.result()
     worker = None
     metrics = Metrics()
     if generator is not None:

@@ -18,19 +18,10 @@ from starlette.exceptions import HTTPException
 
 from app.api.answering import EventStream, answer_question, refuse_when_full, stream_answer
 from app.api.deps import DeadlineDep, KioskDep, RecordsDep, rate_limited
+from app.api.errors import OPENAI_PREFIX, openai_error
 from app.api.schemas import MODEL_ID, ChatCompletionRequest
 from app.kiosk.pipeline import Answer
 from app.prompt import Turn
-
-# OpenAI's error `type` and `code` for each status the kiosk returns here
-_KINDS: dict[int, tuple[str, str | None]] = {
-    400: ("invalid_request_error", None),
-    401: ("authentication_error", "invalid_api_key"),
-    404: ("invalid_request_error", "model_not_found"),
-    422: ("invalid_request_error", None),
-    429: ("rate_limit_error", "rate_limit_exceeded"),
-    503: ("server_error", "overloaded"),
-}
 
 
 class OpenAIError(HTTPException):
@@ -43,11 +34,8 @@ class OpenAIError(HTTPException):
 
 
 def error_body(exc: HTTPException) -> dict[str, Any]:
-    """`{"error": {"message", "type", "param", "code"}}`, the form OpenAI clients read."""
-    default = ("server_error" if exc.status_code >= 500 else "invalid_request_error", None)
-    kind, code = _KINDS.get(exc.status_code, default)
-    code = getattr(exc, "code", None) or code
-    return {"error": {"message": str(exc.detail), "type": kind, "param": getattr(exc, "param", None), "code": code}}
+    """The error in OpenAI's form, with the field at fault and the code when the exception names them."""
+    return openai_error(exc.status_code, str(exc.detail), getattr(exc, "param", None), getattr(exc, "code", None))
 
 
 def _validation_error(exc: RequestValidationError) -> OpenAIError:
@@ -73,7 +61,7 @@ class OpenAIRoute(APIRoute):
         return with_openai_errors
 
 
-router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=OpenAIRoute)
+router = APIRouter(prefix=OPENAI_PREFIX, tags=["openai-compatible"], route_class=OpenAIRoute)
 
 
 def _model() -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -159,11 +160,85 @@ def test_the_schema_declares_errors_and_media_types(client):
         shape = "/OpenAIErrorResponse" if path.startswith("/v1/") else "/ValidationErrorResponse"
         assert responses["422"]["content"]["application/json"]["schema"]["$ref"].endswith(shape)
         assert {"408", "413", "429"} <= set(responses), path
+        for status in ("408", "413", "429", "503"):
+            declared = responses[status]["content"]["application/json"]["schema"]["$ref"]
+            assert declared.endswith("/OpenAIErrorResponse" if path.startswith("/v1/") else "/ErrorResponse"), path
     question = schema["components"]["schemas"]["AskRequest"]["properties"]["question"]
     assert question["pattern"] == QUESTION_PATTERN and question["maxLength"] == 500
     chat = schema["components"]["schemas"]["ChatCompletionRequest"]["properties"]
     assert chat["stream"]["type"] == "boolean"
     assert "429" in paths["/api/v1/staff/stats"]["get"]["responses"]
+
+
+# --- errors at the edge: OpenAI's form on /v1, `{"detail"}` elsewhere ---------------------------------------
+
+
+def _assert_error_form(response: Any, status: int) -> dict[str, Any]:
+    """An error in its route's form: OpenAI's `{"error": {...}}` under /v1, `{"detail": str}` elsewhere."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    body = response.json()
+    if response.url.path.startswith("/v1/"):
+        assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+        assert body["error"]["message"] and isinstance(body["error"]["message"], str)
+        assert body["error"]["type"] == ("server_error" if status >= 500 else "invalid_request_error")
+        return body["error"]
+    assert set(body) == {"detail"} and isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
+def _chunked_megabyte() -> Iterator[bytes]:
+    for _ in range(64):
+        yield b"a" * 16_384
+
+
+@pytest.mark.parametrize("path", POST_ROUTES)
+def test_a_body_over_the_limit_gets_413_in_the_routes_error_form(client, path):
+    big = json.dumps({"question": "a" * 1_000_000}).encode()
+    for r in (
+        client.post(path, content=big, headers=JSON),
+        client.post(path, content=_chunked_megabyte(), headers=JSON),
+    ):
+        _assert_error_form(r, 413)
+        assert r.headers["connection"] == "close"
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("/api/v1/classify", {"question": "who was uncle ho"}),
+        ("/v1/chat/completions", {"model": "hcm-kiosk", "messages": [{"role": "user", "content": "who was uncle ho"}]}),
+    ],
+)
+def test_an_unhandled_error_is_a_500_in_the_routes_error_form(client, path, payload):
+    gate = client.app.state.services.gate
+    original = gate.relevance
+
+    def broken(question: str) -> float:
+        raise RuntimeError("broken")
+
+    gate.relevance = broken
+    try:
+        r = client.post(path, json=payload)
+    finally:
+        gate.relevance = original
+    _assert_error_form(r, 500)
+    assert r.headers["connection"] == "close"
+
+
+def test_unknown_routes_and_methods_under_v1_answer_in_openais_form(client):
+    assert _assert_error_form(client.post("/v1/embeddings", json={}), 404)["type"] == "invalid_request_error"
+    _assert_error_form(client.get("/v1/chat/completions"), 405)
+    _assert_error_form(client.get("/api/v1/nothing"), 404)
+    _assert_error_form(client.get("/api/v1/ask"), 405)
+
+
+def test_while_starting_each_route_answers_503_in_its_error_form(tmp_path):
+    c = TestClient(create_app(make_settings(tmp_path)))  # not entered: the lifespan has not loaded the services
+    r = c.post("/v1/chat/completions", json={"model": "hcm-kiosk", "messages": [{"role": "user", "content": "hi"}]})
+    assert _assert_error_form(r, 503) and r.headers["Retry-After"]
+    _assert_error_form(c.post("/api/v1/ask", json={"question": "who was he"}), 503)
 
 
 # --- rate limits: the real client, after validation, staff routes too ------------------------------------
@@ -226,7 +301,7 @@ def test_staff_routes_are_rate_limited_even_with_a_wrong_key(tmp_path):
 # --- a body that never finishes --------------------------------------------------------------------------
 
 
-async def _call_with_stalled_body(timeout_s: float) -> tuple[list[dict[str, Any]], float]:
+async def _call_with_stalled_body(timeout_s: float, path: str = "/api/v1/ask") -> tuple[list[dict[str, Any]], float]:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         while (await receive()).get("more_body"):
             pass
@@ -246,17 +321,21 @@ async def _call_with_stalled_body(timeout_s: float) -> tuple[list[dict[str, Any]
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/api/v1/ask", "headers": [(b"content-length", b"100")]}
+    scope = {"type": "http", "method": "POST", "path": path, "headers": [(b"content-length", b"100")]}
     start = time.monotonic()
     await BodyLimitMiddleware(app, max_bytes=16_384, timeout_s=timeout_s)(scope, receive, send)
     return sent, time.monotonic() - start
 
 
-def test_a_body_that_never_finishes_gets_408_and_a_close():
-    sent, elapsed = asyncio.run(_call_with_stalled_body(0.2))
+@pytest.mark.parametrize("path", ["/api/v1/ask", "/v1/chat/completions"])
+def test_a_body_that_never_finishes_gets_408_and_a_close(path):
+    sent, elapsed = asyncio.run(_call_with_stalled_body(0.2, path))
     assert 0.2 <= elapsed < 2
     assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
-    assert b"did not arrive" in sent[1]["body"]
+    body = json.loads(sent[1]["body"])
+    message = body["error"]["message"] if path.startswith("/v1/") else body["detail"]
+    assert "did not arrive" in message
+    assert set(body) == ({"error"} if path.startswith("/v1/") else {"detail"})
 
 
 def test_the_body_timeout_does_not_cut_a_long_answer():

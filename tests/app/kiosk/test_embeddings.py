@@ -6,9 +6,11 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from app.kiosk.corpus import Passage
-from app.kiosk.embeddings import PACKAGED_MINILM, Embedder, resolve
+from app.kiosk import embeddings
+from app.kiosk.embeddings import PACKAGED_MINILM, Embedder, encode, resolve
 from app.kiosk.retriever import Retriever
 from app.kiosk.verified import VerifiedPair
 
@@ -32,6 +34,30 @@ def test_vectors_are_unit_length_and_a_paraphrase_is_closer_than_another_topic(e
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
     np.testing.assert_allclose(embedder.embed(["When did he die?"])[0], vectors[0], atol=1e-6)
+
+
+def test_texts_batched_by_length_get_the_vectors_of_batches_in_their_order(embedder, monkeypatch):
+    """Sorting by length before batching (less padding) changes no vector beyond float rounding, nor the order."""
+    texts = [DEATH, "When?", DECLARATION + " " + DEATH, "Who was he?", DECLARATION, "Hồ Chí Minh", "x " * 300]
+    texts += [f"{t} ({i})" for i, t in enumerate(texts)]
+    monkeypatch.setattr(embedder, "batch", 4)
+    sorted_batches = embedder.embed(texts)
+    with torch.inference_mode():
+        in_order = torch.cat([encode(embedder.model, embedder.tokenizer, texts[i : i + 4]) for i in range(0, 14, 4)])
+    np.testing.assert_allclose(sorted_batches, in_order.numpy(), atol=1e-5)
+    alone = np.stack([embedder.embed([t])[0] for t in texts])
+    np.testing.assert_allclose(sorted_batches, alone, atol=1e-5)
+    assert embedder.embed([]).shape == (0, embedder.dim)
+    batches: list[list[str]] = []
+
+    def recording(model: object, tokenizer: object, batch: list[str]) -> torch.Tensor:
+        batches.append(batch)
+        return encode(model, tokenizer, batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embeddings, "encode", recording)
+    embedder.embed(texts)
+    tokens = [[len(embedder.tokenizer(t)["input_ids"]) for t in batch] for batch in batches]
+    assert [n for batch in tokens for n in batch] == sorted(n for batch in tokens for n in batch)  # least padding
 
 
 def test_answer_vectors_are_cached_on_disk_and_a_broken_cache_is_recomputed(embedder, tmp_path, monkeypatch, caplog):

@@ -1,0 +1,60 @@
+"""Start-up: the FAQ matcher fitted in a process of its own, and torch's threads beside that process."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from app.kiosk import faq as faq_module
+from app.kiosk.services import faq_fit_aside, torch_threads_beside
+from tests.app.conftest import make_settings
+
+NEGATIVES = ["when was he born", "who was his father", "best pho in saigon", "Bác Hồ sinh năm nào"]
+QUESTIONS = ["where are the toilets?", "how much is a ticket", "when did he die", "giờ mở cửa", "can I see his body?"]
+
+
+def test_the_faq_fitted_aside_is_the_one_fitted_here(tmp_path, monkeypatch):
+    settings = make_settings(tmp_path, cache_dir=tmp_path / "cache")
+    faq_module._CACHE.clear()
+    with faq_fit_aside(settings, NEGATIVES) as child:
+        assert child is not None and child.wait() == 0
+    assert faq_module.is_cached(settings.faq_file, NEGATIVES, settings.cache_dir)
+
+    def not_here(*args: object) -> None:
+        pytest.fail("fitted again instead of read from the cache")
+
+    monkeypatch.setattr(faq_module.FAQ, "__init__", not_here)
+    aside = faq_module.load_faq(settings.faq_file, NEGATIVES, 0.5, settings.cache_dir)
+    monkeypatch.undo()
+    faq_module._CACHE.clear()
+    here = faq_module.load_faq(settings.faq_file, NEGATIVES, 0.5)
+    assert [aside.best(q) for q in QUESTIONS] == [here.best(q) for q in QUESTIONS]  # entries and scores, exactly
+    with faq_fit_aside(settings, NEGATIVES) as child:
+        assert child is None  # cached: no process
+
+
+def test_a_start_up_that_fails_ends_the_faq_process(tmp_path):
+    settings = make_settings(tmp_path, cache_dir=tmp_path / "cache")
+    faq_module._CACHE.clear()
+    with pytest.raises(RuntimeError, match="generator"), faq_fit_aside(settings, NEGATIVES) as child:
+        raise RuntimeError("the generator did not load")
+    assert child is not None and child.returncode == -signal.SIGKILL
+
+
+def test_torch_leaves_a_core_to_the_faq_process_while_it_runs():
+    threads = torch.get_num_threads()
+    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with torch_threads_beside(busy):
+            assert torch.get_num_threads() == max(1, threads - 1)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert torch.get_num_threads() == threads
+    for ended in (busy, None):
+        with torch_threads_beside(ended):
+            assert torch.get_num_threads() == threads
