@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.kiosk.corpus import Passage
 from app.kiosk import embeddings
+from app.kiosk.corpus import Passage
 from app.kiosk.embeddings import PACKAGED_MINILM, Embedder, encode, resolve
 from app.kiosk.retriever import Retriever
 from app.kiosk.verified import VerifiedPair

@@ -1,16 +1,13 @@
-"""Start-up: the FAQ matcher fitted in a process of its own, and torch's threads beside that process."""
+"""Start-up: the FAQ matcher fitted in a process of its own."""
 
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 
 import pytest
-import torch
 
 from app.kiosk import faq as faq_module
-from app.kiosk.services import faq_fit_aside, torch_threads_beside
+from app.kiosk.services import faq_fit_aside
 from tests.app.conftest import make_settings
 
 NEGATIVES = ["when was he born", "who was his father", "best pho in saigon", "Bác Hồ sinh năm nào"]
@@ -43,18 +40,3 @@ def test_a_start_up_that_fails_ends_the_faq_process(tmp_path):
     with pytest.raises(RuntimeError, match="generator"), faq_fit_aside(settings, NEGATIVES) as child:
         raise RuntimeError("the generator did not load")
     assert child is not None and child.returncode == -signal.SIGKILL
-
-
-def test_torch_leaves_a_core_to_the_faq_process_while_it_runs():
-    threads = torch.get_num_threads()
-    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        with torch_threads_beside(busy):
-            assert torch.get_num_threads() == max(1, threads - 1)
-    finally:
-        busy.kill()
-        busy.wait()
-    assert torch.get_num_threads() == threads
-    for ended in (busy, None):
-        with torch_threads_beside(ended):
-            assert torch.get_num_threads() == threads
