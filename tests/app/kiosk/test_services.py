@@ -7,6 +7,7 @@ import signal
 import pytest
 
 from app.kiosk import faq as faq_module
+from app.kiosk import services
 from app.kiosk.services import faq_fit_aside
 from tests.app.conftest import make_settings
 
@@ -40,3 +41,15 @@ def test_a_start_up_that_fails_ends_the_faq_process(tmp_path):
     with pytest.raises(RuntimeError, match="generator"), faq_fit_aside(settings, NEGATIVES) as child:
         raise RuntimeError("the generator did not load")
     assert child is not None and child.returncode == -signal.SIGKILL
+
+
+def test_start_up_fits_the_faq_itself_when_its_process_fails(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(services, "_FIT_FAQ", "import sys; sys.exit(3)")
+    monkeypatch.setattr(services, "faq_negatives", lambda settings, pairs: NEGATIVES)  # a fit of a second or so
+    faq_module._CACHE.clear()
+    settings = make_settings(tmp_path, cache_dir=tmp_path / "cache", embedder="")
+    loaded = services.load_services(settings, generator_factory=lambda _: None)
+    assert "the FAQ's process failed (exit code 3)" in caplog.text
+    match = loaded.faq.best("where are the toilets?")
+    assert match is not None and match.entry.id == "toilets"
+    assert faq_module.is_cached(settings.faq_file, NEGATIVES, settings.cache_dir)
