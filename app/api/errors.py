@@ -65,11 +65,13 @@ def openai_error(status: int, message: str, param: str | None = None, code: str 
     return {"error": {"message": message, "type": kind, "param": param, "code": code or default_code}}
 
 
+def under_openai(path: str) -> bool:
+    return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
+
+
 def error_content(path: str, status: int, message: str) -> dict[str, Any]:
     """An error's body in the form of the route asked: OpenAI's under /v1, `{"detail"}` elsewhere."""
-    if path.startswith(OPENAI_PREFIX + "/"):
-        return openai_error(status, message)
-    return {"detail": message}
+    return openai_error(status, message) if under_openai(path) else {"detail": message}
 
 
 async def send_error(scope: Scope, send: Send, status: int, message: str, close: bool = False) -> None:
@@ -114,8 +116,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
     own 422 takes the shape of the validation errors. Under /v1 (an unknown route or method there: the routes'
     own errors are theirs, `OpenAIRoute`), OpenAI's form."""
     assert isinstance(exc, StarletteHTTPException)
-    if request.url.path.startswith(OPENAI_PREFIX + "/"):
-        content = error_content(request.url.path, exc.status_code, str(exc.detail))
+    if under_openai(request.url.path):
+        content = openai_error(exc.status_code, str(exc.detail))
         return JSONResponse(content, status_code=exc.status_code, headers=exc.headers)
     if exc.status_code == 400 and "parsing the body" in str(exc.detail):
         return _invalid(["body"], "the request body must be UTF-8 encoded JSON", "json_invalid")

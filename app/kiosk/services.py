@@ -13,8 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-import torch
-
 from app.artifacts import ArtifactError
 from app.generation.base import Generator
 from app.generation.worker import GenerationWorker
@@ -115,38 +113,24 @@ def faq_fit_aside(settings: Settings, negatives: list[str]) -> Iterator[subproce
         child.wait()
 
 
-@contextmanager
-def torch_threads_beside(fitting: subprocess.Popen[bytes] | None) -> Iterator[None]:
-    """One core fewer for torch while the FAQ is fitted beside it: with as many threads as cores, torch's
-    threads and the fit would take turns on them, torch's threads spinning while they wait for each other."""
-    threads = torch.get_num_threads()
-    if fitting is None or fitting.poll() is not None or threads < 2:
-        yield
-        return
-    torch.set_num_threads(threads - 1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def load_models(
     settings: Settings,
     generator_factory: Callable[[Settings], Generator | None],
     passages: list[Passage],
     verified: list[VerifiedPair],
-    fitting: subprocess.Popen[bytes] | None,
 ) -> tuple[Generator | None, Retriever]:
     """The encoder and the retriever (which embeds the verified answers), then the generator.
 
     Both models load on this one thread: transformers' lazy imports are not thread-safe (two threads importing
     from it at once failed with "cannot import name 'AutoConfig'"). The answers are embedded first, beside the
-    FAQ's fit when there is one; the generator, whose loading is mostly reading and imports, comes last.
+    FAQ's fit when there is one; the generator comes last (~2 s on 2 cores once transformers is imported).
+    Measured on 2 cores: torch keeps all its threads beside the FAQ's process (with one, the embedding went on
+    alone after the fit had ended), and the retriever stays here (built on the other thread while the generator
+    loaded, its Python and the generator's took turns with the GIL: no sooner ready).
     """
     start = time.perf_counter()
     embedder = get_embedder(settings.embedder, settings.cache_dir) if settings.embedder else None
-    with torch_threads_beside(fitting):
-        retriever = Retriever(passages, verified, embedder=embedder)
+    retriever = Retriever(passages, verified, embedder=embedder)
     log.info("encoder and retriever ready in %.1fs", time.perf_counter() - start)
     return generator_factory(settings), retriever
 
@@ -174,7 +158,7 @@ def load_services(
         faq_fit_aside(settings, negatives) as fitting,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models") as pool,
     ):
-        loading = pool.submit(load_models, settings, generator_factory, passages, everything, fitting)
+        loading = pool.submit(load_models, settings, generator_factory, passages, everything)
         curated = CuratedAnswers(everything, settings.curated_threshold)
         vietnamese = read_vietnamese(settings.vi_answers_dir)
         languages = language_counts(verified, phrasings, vietnamese)

@@ -230,6 +230,7 @@ def test_an_unhandled_error_is_a_500_in_the_routes_error_form(client, path, payl
 def test_unknown_routes_and_methods_under_v1_answer_in_openais_form(client):
     assert _assert_error_form(client.post("/v1/embeddings", json={}), 404)["type"] == "invalid_request_error"
     _assert_error_form(client.get("/v1/chat/completions"), 405)
+    assert set(client.get("/v1").json()) == {"error"}
     _assert_error_form(client.get("/api/v1/nothing"), 404)
     _assert_error_form(client.get("/api/v1/ask"), 405)
 

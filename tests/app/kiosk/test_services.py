@@ -1,16 +1,14 @@
-"""Start-up: the FAQ matcher fitted in a process of its own, and torch's threads beside that process."""
+"""Start-up: the FAQ matcher fitted in a process of its own."""
 
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 
 import pytest
-import torch
 
 from app.kiosk import faq as faq_module
-from app.kiosk.services import faq_fit_aside, torch_threads_beside
+from app.kiosk import services
+from app.kiosk.services import faq_fit_aside
 from tests.app.conftest import make_settings
 
 NEGATIVES = ["when was he born", "who was his father", "best pho in saigon", "Bác Hồ sinh năm nào"]
@@ -45,16 +43,13 @@ def test_a_start_up_that_fails_ends_the_faq_process(tmp_path):
     assert child is not None and child.returncode == -signal.SIGKILL
 
 
-def test_torch_leaves_a_core_to_the_faq_process_while_it_runs():
-    threads = torch.get_num_threads()
-    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        with torch_threads_beside(busy):
-            assert torch.get_num_threads() == max(1, threads - 1)
-    finally:
-        busy.kill()
-        busy.wait()
-    assert torch.get_num_threads() == threads
-    for ended in (busy, None):
-        with torch_threads_beside(ended):
-            assert torch.get_num_threads() == threads
+def test_start_up_fits_the_faq_itself_when_its_process_fails(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(services, "_FIT_FAQ", "import sys; sys.exit(3)")
+    monkeypatch.setattr(services, "faq_negatives", lambda settings, pairs: NEGATIVES)  # a fit of a second or so
+    faq_module._CACHE.clear()
+    settings = make_settings(tmp_path, cache_dir=tmp_path / "cache", embedder="")
+    loaded = services.load_services(settings, generator_factory=lambda _: None)
+    assert "the FAQ's process failed (exit code 3)" in caplog.text
+    match = loaded.faq.best("where are the toilets?")
+    assert match is not None and match.entry.id == "toilets"
+    assert faq_module.is_cached(settings.faq_file, NEGATIVES, settings.cache_dir)
