@@ -4,6 +4,7 @@
     python -m training.embedder train [--config training/configs/minilm-hcm.yaml] [--holdout-fold K]
     python -m training.embedder folds [--config ...]   # one encoder per fold, for the adapter's training
     python -m training.embedder evaluate [--embedder models/embedder/minilm-hcm]
+    python -m training.embedder seed [--embedder models/embedder/minilm-hcm]   # also run by `train`
 
 Visitors ask the museum's known questions in words of their own; 171 of the 181 test questions have an
 answer that a training question already has, so which verified answer comes first decides most answers.
@@ -13,6 +14,8 @@ instead trains without the training questions of fold K (the folds of `training.
 prints how often their answer comes first, before and after: that is how the recipe was chosen, without
 the test split.
 `folds` writes `<out_dir>-folds/fold-K`, each trained without fold K's questions (see `train_folds`).
+`seed` writes the vectors of the verified answers the service reads into the encoder's folder
+(`seed_vectors.npz`), so that a first start on a new machine does not encode them (`app.kiosk.embeddings`).
 `evaluate` ranks the test questions against the training answers as serving ranks them, with the base
 and with the fine-tuned encoder, and writes `reports/embedder.md` and its loss plot.
 """
@@ -29,15 +32,18 @@ from pathlib import Path
 from typing import Any
 
 from app.artifacts import atomic_write_json, folder_hashes, input_hashes, replace_folder, staging_folder
-from app.kiosk.embeddings import EMBEDDER_MANIFEST, Embedder, base_identity, resolve
+from app.kiosk.embeddings import EMBEDDER_MANIFEST, SEED_VECTORS, Embedder, base_identity, resolve, write_seed
 from app.kiosk.grounding import build_retriever
+from app.kiosk.verified import read_phrasings, read_verified
+from app.settings import Settings
 from training import qa
 from training.adapter_files import to_half
 from training.answer_ranking import answer_ranks, copying_first, held_out_ranks, top_k
 from training.config import load_config, to_dict
-from training.embedder_pairs import fold_split, read_pairs
+from training.embedder_pairs import Pairs, fold_split, read_pairs, with_phrasings
 from training.embedder_report import write_report
 from training.embedder_training import EmbedderConfig, fit
+from training.thresholds import held_out
 
 log = logging.getLogger(__name__)
 REPORTS = Path("reports")
@@ -54,10 +60,25 @@ def holdout(config: EmbedderConfig, fold: int) -> dict[str, dict[str, float]]:
     }
 
 
+def phrasing_files(config: EmbedderConfig) -> list[Path]:
+    directory = config.phrasings_dir
+    return sorted(directory.glob("*.csv")) if directory and directory.is_dir() else []
+
+
 def input_files(config: EmbedderConfig, config_file: Path | None, folds: bool = False) -> list[Path]:
     """Every file an encoder is trained from; fold encoders' manifests also score their held-out questions
-    against the corpus. (The base is identified apart.)"""
-    return [config.train_csv, *([config.corpus] if folds else []), *([config_file] if config_file else [])]
+    against the corpus, the served encoder also learns the phrasings. (The base is identified apart.)"""
+    extra = [config.corpus] if folds else phrasing_files(config)
+    return [config.train_csv, *extra, *([config_file] if config_file else [])]
+
+
+def training_pairs(config: EmbedderConfig) -> Pairs:
+    """The served encoder's pairs: the training questions and the phrasings of their answers, less the
+    phrasings `training.thresholds` holds out."""
+    pairs = read_pairs(config.train_csv)
+    phrasings = read_phrasings(config.phrasings_dir)
+    left_out = {p.question for p in phrasings if held_out(p.question, config.phrasings_held_out)}
+    return with_phrasings(pairs, phrasings, left_out)
 
 
 def save(
@@ -122,9 +143,11 @@ def train_folds(config: EmbedderConfig, out: Path, config_file: Path | None = No
     return results
 
 
-def train(config: EmbedderConfig, config_file: Path | None = None) -> dict[str, Any]:
+def train(config: EmbedderConfig, config_file: Path | None = None, with_seed: bool = True) -> dict[str, Any]:
+    """Train the served encoder and write it to `out_dir`, with the seed vectors of the served answers."""
     start = time.monotonic()
-    pairs = read_pairs(config.train_csv)
+    pairs = training_pairs(config)
+    log.info("training on %d questions and phrasings for %d answers", len(pairs.questions), len(pairs.answers))
     embedder, losses = fit(config, pairs, list(range(len(pairs.questions))))
     manifest = save(
         config, embedder, losses, config.out_dir, time.monotonic() - start, input_files(config, config_file)
@@ -136,7 +159,22 @@ def train(config: EmbedderConfig, config_file: Path | None = None) -> dict[str, 
         losses[0],
         losses[-1],
     )
+    if with_seed:
+        seed(config.out_dir)
     return manifest
+
+
+def served_answers() -> list[str]:
+    """The distinct verified answers the service embeds at start-up (its default QA files)."""
+    return list(dict.fromkeys(p.answer for p in read_verified(Settings(_env_file=None).qa_files)))
+
+
+def seed(folder: Path) -> int:
+    """Write `folder`'s seed vectors: the served answers as the served (merged, half-precision adapter) encoder
+    computes them."""
+    count = write_seed(folder / SEED_VECTORS, Embedder(str(folder)), served_answers())
+    log.info("%d answers' vectors written to %s", count, folder / SEED_VECTORS)
+    return count
 
 
 def evaluate(config: EmbedderConfig, tuned: Path, report: Path) -> dict[str, dict[str, float]]:
@@ -160,10 +198,10 @@ def evaluate(config: EmbedderConfig, tuned: Path, report: Path) -> dict[str, dic
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["train", "folds", "evaluate"])
+    parser.add_argument("command", choices=["train", "folds", "evaluate", "seed"])
     parser.add_argument("--config", type=Path, help="a YAML preset of EmbedderConfig fields")
     parser.add_argument("--holdout-fold", type=int, help="train: leave this fold's questions out and score them")
-    parser.add_argument("--embedder", type=Path, help="evaluate: the fine-tuned folder (default: out_dir)")
+    parser.add_argument("--embedder", type=Path, help="evaluate, seed: the fine-tuned folder (default: out_dir)")
     parser.add_argument("--out", type=Path, help="folds: where fold-K folders go (default: out_dir + '-folds')")
     parser.add_argument("--report", type=Path, default=REPORTS / "embedder.md")
     args = parser.parse_args(argv)
@@ -178,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "folds":
         out = args.out or config.out_dir.with_name(config.out_dir.name + "-folds")
         print(json.dumps(train_folds(config, out, args.config), indent=1))
+    elif args.command == "seed":
+        seed(args.embedder or config.out_dir)
     else:
         print(json.dumps(evaluate(config, args.embedder or config.out_dir, args.report), indent=1))
     return 0

@@ -6,7 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.kiosk.verified import VerifiedPair, read_verified
+from app.kiosk.verified import Phrasing, VerifiedPair, read_verified
+from app.text import strip_accents
 from training import qa
 from training.sft_data import fold_of
 
@@ -23,6 +24,26 @@ def read_pairs(path: Path) -> Pairs:
     answers = list(dict.fromkeys(p.answer for p in pairs))
     index = {a: i for i, a in enumerate(answers)}
     return Pairs([p.question for p in pairs], answers, [index[p.answer] for p in pairs])
+
+
+def with_phrasings(pairs: Pairs, phrasings: list[Phrasing], left_out: set[str]) -> Pairs:
+    """`pairs` plus the visitors' phrasings of their answers (English styles, Vietnamese, French), and each
+    Vietnamese phrasing typed without its diacritics too (as many visitors type it).
+
+    Phrasings of answers that `pairs` lacks (the test split's) and those in `left_out` (held out to choose
+    thresholds on) are not trained on.
+    """
+    index = {a: i for i, a in enumerate(pairs.answers)}
+    questions, target = list(pairs.questions), list(pairs.target)
+    for ph in phrasings:
+        if ph.answer not in index or ph.question in left_out:
+            continue
+        typed = [ph.question]
+        if ph.language == "vi" and strip_accents(ph.question) != ph.question:
+            typed.append(strip_accents(ph.question))
+        questions += typed
+        target += [index[ph.answer]] * len(typed)
+    return Pairs(questions, pairs.answers, target)
 
 
 def fold_split(pairs: Pairs, train_csv: Path, folds: int, fold: int) -> tuple[list[int], list[int], list[VerifiedPair]]:

