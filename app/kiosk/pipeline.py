@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 from app.generation.base import GenerationRequest
 from app.generation.worker import GenerationWorker
 from app.kiosk import guard
@@ -46,6 +48,16 @@ SHORT_FLOOR = 0.02
 # reading back along 3 turns or only the last gave the same third-turn key-fact accuracy (0.385), with answered but
 # wrong 0.344 against 0.246: the older turns drag their answers along. So the question before this one only.
 MAX_TOPIC_TURNS = 1
+# Turns whose questions the gate reads with a question that points back ("when did she die" after "and his
+# mother?" after "who was his father?"): the gate only decides whether the conversation is about him, so reading
+# further back drags no wrong answer along.
+GATE_TOPIC_TURNS = 2
+# Added to the score of answers told from the same passage as the answer before, for a question that leans on
+# the conversation ("what was the boat called" after "when did he leave in 1911?"): a follow-up most often asks
+# for the next detail of the same story.
+SAME_SOURCE_BONUS = 0.1
+# A reply this close to a verified answer was told from that answer's passages.
+TOLD_FROM_SCORE = 0.5
 _FOLLOW_UP_VI_FR = re.compile(
     r"^(con|the con|va|vay|roi|et|puis|alors|ensuite|apres)\b|\b(ong ay|ba ay|nguoi do|"
     r"luc do|khi do|o do|il|elle|sa|son|ses|lui|y|la-bas)\b"
@@ -99,16 +111,20 @@ class Kiosk:
     def __init__(self, services: Services) -> None:
         self.s = services
 
-    def relevance(self, question: str, topic: str | None) -> float:
+    def relevance(self, question: str, topic: str | None, earlier: str | None = None) -> float:
         """The gate's score; a question that leans on the conversation is also scored with its topic.
 
         A short question without a word pointing back ("when", "what day exactly") leans on it only when the gate
         is not sure on its own that it is about something else (SHORT_FLOOR): "best pizza in town?" after a
-        question about him is still turned away.
+        question about him is still turned away. A question that points back is also read with `earlier` (the
+        questions of the last GATE_TOPIC_TURNS turns).
         """
         own = self.s.gate.relevance(question)
         if topic is not None and (points_back(question) or (leans_on(question) and own >= SHORT_FLOOR)):
-            return max(own, self.s.gate.relevance(f"{topic} {question}"))
+            read = [f"{topic} {question}"]
+            if earlier and points_back(question) and earlier != topic:
+                read.append(f"{earlier} {question}")
+            return max(own, *(self.s.gate.relevance(r) for r in read))
         return own
 
     async def ask(
@@ -181,7 +197,8 @@ class Kiosk:
                 faq.score,
             )
             return None
-        answer.relevance = self.relevance(question, topic)
+        earlier = " ".join(t.question for t in history[-GATE_TOPIC_TURNS:]) or None
+        answer.relevance = self.relevance(question, topic, earlier)
         answer.related = answer.relevance >= self.s.gate.threshold
         self.s.metrics.gate.labels("related" if answer.related else "not_related").inc()
         if not answer.related:
@@ -201,7 +218,8 @@ class Kiosk:
             self._verified(curated.pair, question, answer, exact=True)
             return None
         # the closest answers not given yet: offered when not sure, else the Vietnamese reply or the model's hints
-        untold = [(p, score) for p, score in self._ranked(query, 8) if not self._given(p, given)]
+        near = self._told_from(history[-1].answer) if leaning and history else frozenset()
+        untold = [(p, score) for p, score in self._ranked(query, 8, near) if not self._given(p, given)]
         ranked = untold[:3]
         if ranked and ranked[0][1] < self.s.clarify_below:
             self._clarify([p for p, _ in ranked], answer)
@@ -231,9 +249,26 @@ class Kiosk:
         numbers, names = guard.facts(pair.answer)
         return len(numbers) + len(names) >= 2 and not guard.missing_facts(pair.answer, " ".join(given))
 
-    def _ranked(self, query: str, k: int) -> list[tuple[VerifiedPair, float]]:
+    def _ranked(self, query: str, k: int, near: frozenset[str] = frozenset()) -> list[tuple[VerifiedPair, float]]:
+        """The `k` best verified answers for `query`; those told from a passage in `near` get SAME_SOURCE_BONUS."""
         ranker = self.s.retriever.answers
-        return ranker.ranked(query, k) if ranker is not None else []
+        if ranker is None:
+            return []
+        if not near:
+            return ranker.ranked(query, k)
+        scores = ranker.scores(query) + SAME_SOURCE_BONUS * np.array(
+            [bool(near.intersection(p.source_ids)) for p in ranker.pairs]
+        )
+        return [(ranker.pairs[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")[:k]]
+
+    def _told_from(self, reply: str) -> frozenset[str]:
+        """The passages a reply was told from: its verified answer's (English or Vietnamese text), else those of
+        the verified answer closest to it (a generated reply copies its sources' wording)."""
+        english = next((en for en, vi in self.s.vietnamese.items() if vi == reply), reply)
+        ranked = self._ranked(english, 1)
+        if ranked and (ranked[0][0].answer == english or ranked[0][1] >= TOLD_FROM_SCORE):
+            return frozenset(ranked[0][0].source_ids)
+        return frozenset()
 
     def _resolved(self, question: str, topic: str | None) -> str:
         """The question as asked, or with the conversation's topic when it leans on it and reads better that way.

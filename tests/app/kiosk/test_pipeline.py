@@ -231,3 +231,30 @@ def test_a_short_question_the_gate_is_sure_of_is_not_read_with_the_conversation(
     asyncio.run(kiosk.ask("who was his father", session_id=session))
     assert asyncio.run(kiosk.ask("best pizza in town?", session_id=session)).route == "off_topic"
     assert asyncio.run(kiosk.ask("what year exactly", session_id=session)).related  # 0.1 alone, short: read with it
+
+
+def test_a_question_pointing_back_is_read_with_the_questions_of_the_turns_before(kiosk):
+    """Turn 3 ("when did she die") leans on turn 2 ("and the mother?"), which alone says nothing of him."""
+    kiosk.s.gate.relevance = lambda q: 0.9 if "father" in q else 0.1  # type: ignore[method-assign]
+    session = "m" * 16
+    routes = [asyncio.run(kiosk.ask(q, session_id=session)).route for q in ("who was his father", "and the mother?")]
+    assert routes[0] != "off_topic" and routes[1] != "off_topic"
+    assert asyncio.run(kiosk.ask("when did she die", session_id=session)).route != "off_topic"
+    assert asyncio.run(kiosk.ask("when did she die")).route == "off_topic"  # the same words without a conversation
+
+
+SHIP = VerifiedPair("which ship did he leave on", "He sailed on the Amiral Latouche-Tréville in 1911.", ("kb-1",))
+NAMED = VerifiedPair("is a ship called after him", "A ship was called Hồ Chí Minh after him.", ("kb-2",))
+
+
+def test_a_follow_up_prefers_the_next_detail_told_from_the_same_passage(trusted):
+    trusted.s.retriever = Retriever([PASSAGE, PASSAGE_2], [PAIR, WILL, SHIP, NAMED])
+    trusted.s.vietnamese[SHIP.answer] = "Bác đi trên tàu Amiral Latouche-Tréville năm 1911."
+    assert trusted._told_from(PAIR.answer) == {"kb-1"}  # a verified answer given as such
+    assert trusted._told_from("Bác đi trên tàu Amiral Latouche-Tréville năm 1911.") == {"kb-1"}  # its Vietnamese
+    assert trusted._told_from("Opening hours are posted at the door.") == frozenset()  # told from no answer
+    query = "and the ship?"
+    alone = trusted._ranked(query, 2)
+    after = trusted._ranked(query, 2, near=trusted._told_from(PAIR.answer))
+    assert alone[0][0] == NAMED and after[0][0] == SHIP
+    assert after[0][1] > alone[1][1]  # the same answer's score, raised by the bonus
