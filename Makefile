@@ -61,8 +61,8 @@ adapter: $(STAMP)
 	$(PY) -m training.finetune --config training/configs/smollm2-135m-lora.yaml
 
 embedder: $(STAMP)
-	$(PY) -m training.embedder train --config training/configs/minilm-hcm.yaml
-	$(PY) -m training.embedder evaluate --config training/configs/minilm-hcm.yaml
+	$(PY) -m training.embedder train --config training/configs/minilm-hcm-served.yaml
+	$(PY) -m training.embedder evaluate --config training/configs/minilm-hcm-served.yaml
 
 # One encoder per fold, each without that fold's questions: the adapter's training contexts (make adapter).
 embedder-folds: $(STAMP)

@@ -17,7 +17,8 @@ from training.finetune_config import FinetuneConfig
 
 GATE_YAML = Path("training/configs/gate.yaml")
 ADAPTER_YAML = Path("training/configs/smollm2-135m-lora.yaml")
-ENCODER_YAML = Path("training/configs/minilm-hcm.yaml")
+ENCODER_YAML = Path("training/configs/minilm-hcm-served.yaml")
+FOLDS_YAML = Path("training/configs/minilm-hcm.yaml")
 FOLDS = [Path(f"models/embedder/minilm-hcm-folds/fold-{k}/embedder.json") for k in range(5)]
 
 
@@ -50,7 +51,7 @@ def _encoder() -> list[Path]:
 
 
 def _fold_encoder() -> list[Path]:
-    return embedder.input_files(load_config(EmbedderConfig, ENCODER_YAML), ENCODER_YAML, folds=True)
+    return embedder.input_files(load_config(EmbedderConfig, FOLDS_YAML), FOLDS_YAML, folds=True)
 
 
 def _artefact(
@@ -88,14 +89,14 @@ ARTEFACTS = [
         "encoder",
         [Path("models/embedder/minilm-hcm/embedder.json")],
         _encoder,
-        f"python -m training.embedder train --config {ENCODER_YAML} (make embedder, ~6 min)",
+        f"python -m training.embedder train --config {ENCODER_YAML} (make embedder, ~15 min)",
         f"{_COMMENTS_ONLY}; {_SESSION_8}",
     ),
     _artefact(
         "fold-encoders",
         FOLDS,
         _fold_encoder,
-        f"python -m training.embedder folds --config {ENCODER_YAML} (make embedder-folds, ~35 min), then the "
+        f"python -m training.embedder folds --config {FOLDS_YAML} (make embedder-folds, ~20 min), then the "
         "adapter, whose training contexts they rank (make adapter)",
         f"{_COMMENTS_ONLY}; {_SESSION_8}",
     ),
