@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     curated_threshold: float = Field(0.8, ge=0, le=1)
     # below this score of the best verified answer, the kiosk asks "did you mean" instead of answering
     # (chosen on held-out phrasings for the museum's costs: `python -m training.thresholds`)
-    clarify_threshold: float = Field(0.32, ge=0, le=1)
+    clarify_threshold: float = Field(0.35, ge=0, le=1)
     session_turns: int = Field(3, ge=0, le=20)
     # earlier turns put into a prompt, in the generator's tokens: bounds every prompt (sessions and /v1 alike)
     max_history_tokens: int = Field(256, ge=0, le=4096)
