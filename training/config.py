@@ -31,7 +31,8 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
     if origin in (list, tuple):
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{name}: expected a list, got {value!r}")
-        return origin(value)
+        item = typing.get_args(kind)[0] if typing.get_args(kind) else None
+        return origin(_coerce(name, item, v) if item is not None else v for v in value)
     if kind is Path:
         return Path(value)
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
@@ -63,4 +64,7 @@ def load_config(cls: type[T], path: Path | None, **overrides: Any) -> T:
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()}
+    def plain(v: Any) -> Any:
+        return str(v) if isinstance(v, Path) else [plain(x) for x in v] if isinstance(v, list | tuple) else v
+
+    return {k: plain(v) for k, v in dataclasses.asdict(config).items()}

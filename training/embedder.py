@@ -68,7 +68,7 @@ def phrasing_files(config: EmbedderConfig) -> list[Path]:
 def input_files(config: EmbedderConfig, config_file: Path | None, folds: bool = False) -> list[Path]:
     """Every file an encoder is trained from; fold encoders' manifests also score their held-out questions
     against the corpus, the served encoder also learns the phrasings. (The base is identified apart.)"""
-    extra = [config.corpus] if folds else phrasing_files(config)
+    extra = [config.corpus] if folds else [*config.phrasings_also_for, *phrasing_files(config)]
     return [config.train_csv, *extra, *([config_file] if config_file else [])]
 
 
@@ -76,6 +76,9 @@ def training_pairs(config: EmbedderConfig) -> Pairs:
     """The served encoder's pairs: the training questions and the phrasings of their answers, less the
     phrasings `training.thresholds` holds out."""
     pairs = read_pairs(config.train_csv)
+    known = set(pairs.answers)
+    more = [p.answer for path in config.phrasings_also_for for p in qa.read_pairs(path) if p.answer not in known]
+    pairs = Pairs(pairs.questions, pairs.answers + list(dict.fromkeys(more)), pairs.target)
     phrasings = read_phrasings(config.phrasings_dir)
     left_out = {p.question for p in phrasings if held_out(p.question, config.phrasings_held_out)}
     return with_phrasings(pairs, phrasings, left_out)

@@ -49,6 +49,9 @@ class EmbedderConfig:
     """The served encoder also learns the visitors' phrasings of the training answers (fold encoders do not)."""
     phrasings_held_out: float = 0.2
     """Share of the phrasings never trained on: `training.thresholds` chooses the clarify threshold on them."""
+    phrasings_also_for: list[Path] = field(default_factory=list)
+    """QA files whose answers' phrasings are learned too (beyond `train_csv`'s): the served encoder learns the
+    phrasings of every served answer, the test split's included; only the fresh evaluation set then measures it."""
 
 
 class PairCollator:

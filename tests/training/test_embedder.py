@@ -167,3 +167,37 @@ def test_each_fold_encoder_is_trained_without_its_folds_questions(small_csv, tmp
 
 def test_the_shipped_fold_encoders_match_the_training_data():
     assert len(fold_embedders(ROOT / "models/embedder/minilm-hcm-folds", qa.TRAIN_CSV, 5)) == 5
+
+
+def test_the_served_encoder_learns_phrasings_of_its_answers_but_never_the_held_out_ones(small_csv, tmp_path):
+    import csv
+
+    from app.kiosk.verified import Phrasing
+    from training.embedder import training_pairs
+    from training.embedder_pairs import with_phrasings
+
+    pairs = read_pairs(small_csv)
+    a, b = pairs.answers[:2]
+    phrasings = [
+        Phrasing(a, "en", "his dad?"),
+        Phrasing(b, "vi", "Bác sinh năm nào"),
+        Phrasing(b, "fr", "il est né quand ?"),
+        Phrasing("an answer of no training question", "en", "who knows"),
+    ]
+    grown = with_phrasings(pairs, phrasings, left_out={"il est né quand ?"})
+    added = list(zip(grown.questions[len(pairs.questions) :], grown.target[len(pairs.questions) :], strict=True))
+    assert added == [("his dad?", 0), ("Bác sinh năm nào", 1), ("Bac sinh nam nao", 1)]  # also as typed plain
+    assert grown.answers == pairs.answers and grown.questions[: len(pairs.questions)] == pairs.questions
+
+    # phrasings of another QA file's answers (the test split's), when the preset asks for them
+    folder = tmp_path / "phrasings"
+    folder.mkdir()
+    test_csv = tmp_path / "test.csv"
+    qa.write_pairs(test_csv, [qa.QAPair("q?", "An answer of the test split.", "t", ("kb-1",))])
+    with (folder / "x.csv").open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerows([["answer", "language", "question"], ["An answer of the test split.", "en", "test one?"]])
+    base = EmbedderConfig(train_csv=small_csv, phrasings_dir=folder)
+    assert training_pairs(base).questions == pairs.questions  # its answer is not a training answer
+    both = training_pairs(EmbedderConfig(train_csv=small_csv, phrasings_dir=folder, phrasings_also_for=[test_csv]))
+    assert both.questions[-1] == "test one?" and both.answers[both.target[-1]] == "An answer of the test split."
