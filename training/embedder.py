@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from app.artifacts import atomic_write_json, folder_hashes, input_hashes, replace_folder, staging_folder
+from app.kiosk.corpus import load_corpus
 from app.kiosk.embeddings import EMBEDDER_MANIFEST, SEED_VECTORS, Embedder, base_identity, resolve, write_seed
-from app.kiosk.grounding import build_retriever
-from app.kiosk.verified import read_phrasings, read_verified
+from app.kiosk.retriever import Retriever
+from app.kiosk.verified import VerifiedPair, read_phrasings, read_verified
 from app.settings import Settings
 from training import qa
 from training.adapter_files import to_half
@@ -190,7 +191,10 @@ def evaluate(config: EmbedderConfig, tuned: Path, report: Path) -> dict[str, dic
         ("base MiniLM", Embedder(config.base)),
         ("fine-tuned MiniLM", Embedder(str(tuned))),
     ):
-        retriever = build_retriever(config.corpus, [config.train_csv], embedder)
+        # every served answer: the training ones with their questions, the test split's without (no test question
+        # is indexed); no test answer is a training answer since the split by answer
+        unseen = [VerifiedPair("", p.answer, p.source_ids) for p in test]
+        retriever = Retriever(load_corpus(config.corpus), read_verified([config.train_csv]) + unseen, embedder=embedder)
         results[name] = top_k(answer_ranks(retriever, questions, answers))
         copied = copying_first(retriever, questions, answers)
         results[name] |= {"copy_bleu": copied.mean_sentence_bleu, "copy_key_fact": copied.key_fact_accuracy}

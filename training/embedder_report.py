@@ -44,13 +44,20 @@ def write_report(results: dict[str, dict[str, float]], manifest: dict[str, Any],
     )
     n = next(iter(results.values()))["questions"]
     today, seconds = datetime.date.today().isoformat(), manifest["train_seconds"]
+    caveat = (
+        " The served encoder also learned visitors' phrasings of the test split's answers (`phrasings_also_for`):"
+        " these figures flatter it; the fresh evaluation set (`python -m training.evaluate --set fresh`) does not."
+        if config.get("phrasings_also_for")
+        else ""
+    )
     text = f"""# Verified-answer ranking: sentence encoder
 
 Made by `python -m training.embedder evaluate` on {today}. Encoder: LoRA r={config["lora_r"]}
 on `{config["base"]}`, {config["epochs"]} epochs ({len(losses)} steps, {seconds:.0f} s on a 2-core CPU).
 
 How often the test question's own answer is the first (second, fifth) of the {n} test questions' rankings among
-the training split's verified answers, scored as serving scores them (`app.kiosk.verified.AnswerRanker`):
+all verified answers (the training split's with their questions, the test split's by their own words and meaning
+only), scored as serving scores them (`app.kiosk.verified.AnswerRanker`).{caveat}
 
 | encoder | top-1 | top-2 | top-5 | copying the first: BLEU | key-fact |
 |---|---|---|---|---|---|
