@@ -44,7 +44,6 @@ from training.config import load_config, to_dict
 from training.embedder_pairs import Pairs, fold_split, read_pairs, with_phrasings
 from training.embedder_report import write_report
 from training.embedder_training import EmbedderConfig, fit
-from training.thresholds import held_out
 
 log = logging.getLogger(__name__)
 REPORTS = Path("reports")
@@ -81,7 +80,7 @@ def training_pairs(config: EmbedderConfig) -> Pairs:
     more = [p.answer for path in config.phrasings_also_for for p in qa.read_pairs(path) if p.answer not in known]
     pairs = Pairs(pairs.questions, pairs.answers + list(dict.fromkeys(more)), pairs.target)
     phrasings = read_phrasings(config.phrasings_dir)
-    left_out = {p.question for p in phrasings if held_out(p.question, config.phrasings_held_out)}
+    left_out = {p.question for p in phrasings if qa.held_out(p.question, config.phrasings_held_out)}
     return with_phrasings(pairs, phrasings, left_out)
 
 

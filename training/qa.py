@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,3 +122,9 @@ class NearDuplicates:
 
     def similar(self, a: tuple[set[str], set[str]], b: tuple[set[str], set[str]]) -> bool:
         return _jaccard(a[0], b[0]) >= self.word_threshold or _jaccard(a[1], b[1]) >= self.char_threshold
+
+
+def held_out(text: str, share: float) -> bool:
+    """Whether a text falls in the held-out `share` (by a hash of the text: the same on every machine). The
+    phrasings held out so are never trained on; `training.thresholds` chooses the clarify threshold on them."""
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share

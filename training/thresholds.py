@@ -14,7 +14,6 @@ than a question back); the clarify threshold with the lowest cost is written to
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from app.kiosk.verified import AnswerRanker, CuratedAnswers, Phrasing, read_phra
 from app.settings import Settings
 from app.text import strip_accents
 from training.metrics import key_fact_accuracy
+from training.qa import held_out
 
 log = logging.getLogger(__name__)
 PLAIN_VI = "vi-plain"
@@ -44,10 +44,6 @@ class Trial:
     curated_right: bool
     ranked_score: float
     ranked_right: bool
-
-
-def held_out(text: str, share: float) -> bool:
-    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
 
 
 def trials(settings: Settings, share: float, question_weights: tuple[float, ...] = ()) -> list[Trial]:

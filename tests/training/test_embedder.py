@@ -38,7 +38,14 @@ def trained(small_csv, tmp_path_factory) -> tuple[EmbedderConfig, dict]:
     """Two optimiser steps, no warm-up (the loop itself is proved in test_embedder_training): enough for an artefact."""
     out = tmp_path_factory.mktemp("out") / "encoder"
     config = EmbedderConfig(
-        train_csv=small_csv, out_dir=out, epochs=1, batch_size=8, warmup_ratio=0.0, lora_r=4, lora_alpha=8
+        train_csv=small_csv,
+        out_dir=out,
+        epochs=1,
+        batch_size=8,
+        warmup_ratio=0.0,
+        lora_r=4,
+        lora_alpha=8,
+        phrasings_dir=None,  # the training questions only (the phrasings' part is tested on its own below)
     )
     return config, train(config, with_seed=False)
 
