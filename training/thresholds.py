@@ -133,8 +133,7 @@ def report(trialled: list[Trial], curated_at: float, wrong_cost: float) -> tuple
     taken = sum(t.curated_score >= curated_at for t in rows)
     lines += [
         "",
-        f"Curated answers taken: {taken}, right: {right}. Ranker first answer right: "
-        f"{sum(t.ranked_right for t in rows) / max(len(rows), 1):.3f}.",
+        f"Curated answers taken: {taken}, right: {right}. Ranker first answer right: {first_right(rows):.3f}.",
         "",
         "| first answer right | all | en | vi | fr | vi typed without diacritics |",
         "|---|---|---|---|---|---|",

@@ -21,8 +21,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import io
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.artifacts import ArtifactError, read_manifest, sha256_file, verify_file
+from app.artifacts import ArtifactError, atomic_write_bytes, read_manifest, sha256_file, verify_file
 
 log = logging.getLogger(__name__)
 
@@ -172,14 +172,8 @@ class Embedder:
         if missing:
             self._memo.update(zip(missing, self._encode(missing), strict=True))
         vectors = self._stack(texts)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with tmp.open("wb") as f:
-                np.save(f, vectors, allow_pickle=False)
-                f.flush()
-                os.fsync(f.fileno())  # on disk before the rename: a power cut leaves the old state or the new
-            os.replace(tmp, path)
+        if path is not None:  # on disk before the rename: a power cut leaves the old state or the new
+            atomic_write_bytes(path, _npy_bytes(np.save, vectors, allow_pickle=False))
         return vectors
 
     def _seeded(self, texts: list[str]) -> dict[str, np.ndarray]:
@@ -226,16 +220,21 @@ def write_seed(path: Path, embedder: Embedder, texts: list[str]) -> int:
     """Write the vectors of `texts` (distinct) as `embedder` computes them, keyed by their digests, atomically."""
     distinct = list(dict.fromkeys(texts))
     vectors = embedder.embed(distinct)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as f:
-        np.savez(
-            f,
-            identity=np.array(embedder.identity),
-            digests=np.array([text_digest(t) for t in distinct]),
-            vectors=vectors.astype(np.float32),
-        )
-    os.replace(tmp, path)
+    data = _npy_bytes(
+        np.savez,
+        identity=np.array(embedder.identity),
+        digests=np.array([text_digest(t) for t in distinct]),
+        vectors=vectors.astype(np.float32),
+    )
+    atomic_write_bytes(path, data)
     return len(distinct)
+
+
+def _npy_bytes(save: Any, *args: Any, **kwargs: Any) -> bytes:
+    """What `np.save` / `np.savez` would write to a file, as bytes."""
+    buffer = io.BytesIO()
+    save(buffer, *args, **kwargs)
+    return buffer.getvalue()
 
 
 def read_seed(path: Path) -> tuple[str, list[str], np.ndarray] | None:

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
-
 from app.generation.base import GenerationRequest
 from app.generation.worker import GenerationWorker
 from app.kiosk import guard
@@ -252,14 +250,7 @@ class Kiosk:
     def _ranked(self, query: str, k: int, near: frozenset[str] = frozenset()) -> list[tuple[VerifiedPair, float]]:
         """The `k` best verified answers for `query`; those told from a passage in `near` get SAME_SOURCE_BONUS."""
         ranker = self.s.retriever.answers
-        if ranker is None:
-            return []
-        if not near:
-            return ranker.ranked(query, k)
-        scores = ranker.scores(query) + SAME_SOURCE_BONUS * np.array(
-            [bool(near.intersection(p.source_ids)) for p in ranker.pairs]
-        )
-        return [(ranker.pairs[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")[:k]]
+        return ranker.ranked(query, k, near, SAME_SOURCE_BONUS) if ranker is not None else []
 
     def _told_from(self, reply: str) -> frozenset[str]:
         """The passages a reply was told from: its verified answer's (English or Vietnamese text), else those of

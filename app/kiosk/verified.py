@@ -192,9 +192,15 @@ class AnswerRanker:
             weight += w_meaning
         return total / weight
 
-    def ranked(self, query: str, k: int) -> list[tuple[VerifiedPair, float]]:
-        """The `k` best answers (their pairs) with their scores, best first, whatever the scores."""
+    def ranked(
+        self, query: str, k: int, near: Collection[str] = (), bonus: float = 0.0
+    ) -> list[tuple[VerifiedPair, float]]:
+        """The `k` best answers (their pairs) with their scores, best first, whatever the scores; answers told
+        from a passage in `near` get `bonus` added."""
         scores = self.scores(query)
+        if near and bonus:
+            told = set(near)
+            scores = scores + bonus * np.array([not told.isdisjoint(p.source_ids) for p in self.pairs])
         return [(self.pairs[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")[:k]]
 
     def top(self, query: str, k: int) -> list[VerifiedPair]:
