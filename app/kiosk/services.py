@@ -201,4 +201,5 @@ def load_services(
         restore=accents.restore,
         examples=example_questions(verified, phrasings),
         clarify_below=settings.clarify_threshold,
+        verbatim_from=settings.verbatim_from,
     )

@@ -193,11 +193,21 @@ class AnswerRanker:
         return total / weight
 
     def ranked(
-        self, query: str, k: int, near: Collection[str] = (), bonus: float = 0.0
+        self,
+        query: str,
+        k: int,
+        near: Collection[str] = (),
+        bonus: float = 0.0,
+        *,
+        topic: str | None = None,
+        topic_weight: float = 0.0,
     ) -> list[tuple[VerifiedPair, float]]:
         """The `k` best answers (their pairs) with their scores, best first, whatever the scores; answers told
-        from a passage in `near` get `bonus` added."""
+        from a passage in `near` get `bonus` added. With a `topic` (the question a follow-up leans on), the score
+        is the weighted mean of the query's and, `topic_weight` times as much, the topic's."""
         scores = self.scores(query)
+        if topic is not None and topic_weight:
+            scores = (scores + topic_weight * self.scores(topic)) / (1 + topic_weight)
         if near and bonus:
             told = set(near)
             scores = scores + bonus * np.array([not told.isdisjoint(p.source_ids) for p in self.pairs])

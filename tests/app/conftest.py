@@ -37,6 +37,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "warmup": True,
         "batch_wait_ms": 20,
         "clarify_threshold": 0.0,  # the generation path's tests need generation; the clarify tests raise it
+        "verbatim_from": 1.0,  # likewise: the model writes (the verbatim tests lower it)
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

@@ -81,14 +81,16 @@ def test_a_verified_question_gets_its_curated_answer_and_sources(kiosk):
 
 def test_a_follow_up_is_scored_with_the_question_before_and_generated_with_it(kiosk):
     session = "f" * 16
-    asyncio.run(kiosk.ask("who was his father", session_id=session))
+    first = asyncio.run(kiosk.ask("who was his father", session_id=session))
+    topic = "what did he do as a young man"  # no near-copy of a verified question, even joined with the next one
+    kiosk.s.sessions.get(session).turns[-1] = Turn(topic, first.answer)
     follow_up = asyncio.run(kiosk.ask("and after that?", session_id=session))  # 0.1 on its own
-    assert kiosk.s.gate.asked[-1] == "who was his father and after that?"
-    assert follow_up.related and follow_up.route == "generated"  # no curated answer inside a conversation
+    assert kiosk.s.gate.asked[-1] == f"{topic} and after that?"
+    assert follow_up.related and follow_up.route == "generated"
     assert follow_up.answer == "He left in 1911."
     # the answer just given is not offered to the model again
     assert PAIR.answer not in kiosk.s.worker.generator.last_copy_from
-    assert [t.question for t in kiosk.s.sessions.get(session).turns] == ["who was his father", "and after that?"]
+    assert [t.question for t in kiosk.s.sessions.get(session).turns] == [topic, "and after that?"]
 
 
 def test_without_a_generator_a_new_related_question_is_an_error(kiosk):
@@ -153,6 +155,19 @@ def test_not_sure_offers_the_closest_verified_questions(trusted):
     assert set(answer.suggestions) <= {PAIR.question, WILL.question} and answer.suggestions
 
 
+def test_a_verified_answer_scoring_from_verbatim_from_is_given_as_written_without_the_model(trusted):
+    fake = trusted.s.worker.generator  # type: ignore[attr-defined]
+    question = "what kind of scholar was the father"  # no verified question is that close: ranked, not matched
+    assert trusted.s.curated.match(question) is None
+    score = trusted.s.retriever.answers.ranked(question, 1)[0][1]
+    trusted.s.verbatim_from = score + 0.01  # just above: the model writes
+    assert asyncio.run(trusted.ask(question)).route == "generated" and fake.calls == 1
+    trusted.s.verbatim_from = score  # reached: the verified answer as written, its sources, no model
+    answer = asyncio.run(trusted.ask(question))
+    assert (answer.route, answer.answer, fake.calls) == ("curated", PAIR.answer, 1)
+    assert [p.id for p in answer.sources] == list(PAIR.source_ids)
+
+
 def test_a_vietnamese_question_gets_the_vietnamese_verified_answer(trusted):
     answer = asyncio.run(trusted.ask("cha của Bác là ai? his father"))
     assert answer.language == "vi" and answer.answer == "Cha của Bác là một nhà nho."
@@ -175,11 +190,29 @@ def test_an_unverified_faq_entry_says_so(trusted):
     assert trusted.s.metrics.unverified_faq._value.get() == 1
 
 
-def test_a_follow_up_never_gets_the_answer_just_given(trusted):
+def test_a_follow_up_is_ranked_with_its_topic_at_topic_weight(trusted):
+    from app.kiosk.pipeline import TOPIC_WEIGHT
+
+    ranker = trusted.s.retriever.answers
+    question, topic = "and the mausoleum in hanoi?", "who was his father"
+    own, about = ranker.scores(question), ranker.scores(topic)
+    fused = dict(trusted._ranked(question, 2, topic=topic))
+    for pair, o, t in zip(ranker.pairs, own, about, strict=True):
+        assert fused[pair] == pytest.approx((o + TOPIC_WEIGHT * t) / (1 + TOPIC_WEIGHT))
+    assert dict(trusted._ranked(question, 2))[WILL] == pytest.approx(own[ranker.pairs.index(WILL)])
+
+
+@pytest.mark.parametrize(("penalty", "expected"), [(0.0, WILL), (1.0, PAIR)])
+def test_a_follow_up_ranks_the_answer_given_given_penalty_lower(trusted, monkeypatch, penalty, expected):
+    import app.kiosk.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "GIVEN_PENALTY", penalty)
+    trusted.s.verbatim_from = 0.0  # the reply is the best verified answer, as written
     session = "g" * 16
-    first = asyncio.run(trusted.ask("who was his father", session_id=session))
-    again = asyncio.run(trusted.ask("and his father, again?", session_id=session))
-    assert first.route == "curated" and again.answer != first.answer
+    assert asyncio.run(trusted.ask("was he cremated", session_id=session)).answer == WILL.answer
+    # longer than SHORT_WORDS: a near-copy of the topic's question would not repeat its answer either
+    follow = asyncio.run(trusted.ask("and then where does his body lie now", session_id=session))
+    assert follow.route == "curated" and [p.id for p in follow.sources] == list(expected.source_ids)
 
 
 DIARY = VerifiedPair("what is the prison diary", "Prison Diary is a book of poems he wrote in prison.", ("kb-1",))
