@@ -135,3 +135,20 @@ def test_reply_language_counts_english_behind_a_vietnamese_note_as_english() -> 
     rows = [judge(q, "curated", "Bác sinh năm 1890."), judge(q, "curated", "He was born in 1890.")]
     rows[0].answered_in, rows[1].answered_in = "vi", "en"
     assert summarise(rows)["own_language"] == 0.5
+
+
+def test_the_validation_set_loads_its_facts_are_in_the_knowledge_base_and_it_shares_no_question() -> None:
+    """data/validation (choices are made on it) is written like the fresh set but apart from it and the QA data."""
+    from app.text import fold
+
+    validation = load(ROOT / "data/validation")
+    assert len(validation.questions) >= 190 and len(validation.conversations) >= 70
+    assert {q.style for q in validation.questions} >= {"plain", "typo", "fragment", "long", "yesno", "vi_plain", "fr"}
+    knowledge = fold(" ".join(p.read_text(encoding="utf-8") for p in (ROOT / "data/knowledge").glob("*.md")))
+    turns = [t for c in validation.conversations for t in c.turns]
+    missing = [q.id for q in [*validation.questions, *turns] for f in q.key_facts if not fact_found(f, knowledge)]
+    assert missing == []
+    seen = {fold(q.question) for q in load(ROOT / EVAL_DIR).questions}
+    for path in (ROOT / "data/qa").rglob("*.csv"):
+        seen |= {fold(line.split(",")[-1]) for line in path.read_text(encoding="utf-8").splitlines()}
+    assert not [q.id for q in validation.questions if fold(q.question) in seen]
