@@ -3,7 +3,8 @@
     python -m benchmarks.service            # (make bench-cpu)
 
 Prints: time to ready, p95 latency of FAQ, curated and off-topic answers, p50 of generated answers
-(at most 48 new tokens), and the status codes of 50 concurrent clients.
+(at most 48 new tokens; the model writes them: `KIOSK_VERBATIM_FROM=1` unless set), and the status codes of 50
+concurrent clients.
 Saves benchmarks/results/cpu-<date>-service.json.
 """
 
@@ -70,6 +71,10 @@ def main() -> int:
         "KIOSK_RATE_LIMIT_PER_MINUTE": "100000",
         "KIOSK_MAX_NEW_TOKENS": "48",
         "KIOSK_DB_PATH": str(Path(tempfile.mkdtemp()) / "bench.sqlite3"),
+        # The model writes the answers to related questions outside the verified pairs, so that its speed is
+        # measured: as served by default (0) the best verified answer is given as written, at the curated
+        # route's latency, and the model only answers where no verified answer ranks.
+        "KIOSK_VERBATIM_FROM": os.environ.get("KIOSK_VERBATIM_FROM", "1"),
     }
     start = time.monotonic()
     server = subprocess.Popen(
