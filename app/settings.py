@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     curated_threshold: float = Field(0.8, ge=0, le=1)
     # below this score of the best verified answer, the kiosk asks "did you mean" instead of answering
     # (chosen on held-out phrasings for the museum's costs: `python -m training.thresholds`)
-    clarify_threshold: float = Field(0.35, ge=0, le=1)
+    clarify_threshold: float = Field(0.5, ge=0, le=1)
     # from this score of the best verified answer, it is given as written rather than reworded by the model with
     # the retrieved passages (0: always as written, 1: the model always writes, for English and French).
     # Chosen on held-out phrasings and the validation conversations for the embedded SmolLM2-135M: its rewording

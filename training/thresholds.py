@@ -23,6 +23,7 @@ import numpy as np
 from app.artifacts import atomic_write_text
 from app.kiosk.corpus import load_corpus
 from app.kiosk.embeddings import get_embedder
+from app.kiosk.retriever import Retriever
 from app.kiosk.verified import AnswerRanker, CuratedAnswers, Phrasing, read_phrasings, read_verified, with_phrasings
 from app.settings import Settings
 from app.text import strip_accents
@@ -55,7 +56,9 @@ def trials(settings: Settings, share: float, question_weights: tuple[float, ...]
     passages = load_corpus(settings.corpus)
     embedder = get_embedder(settings.embedder, settings.cache_dir) if settings.embedder else None
     curated = CuratedAnswers(pairs, settings.curated_threshold)
-    ranker = AnswerRanker(pairs, {p.id for p in passages}, embedder=embedder)
+    # as served: the ranker of a retriever over the corpus, whose passages are expanded with the kept pairs only
+    ranker = Retriever(passages, pairs, embedder=embedder).answers
+    assert ranker is not None
     for w in question_weights:  # how much the closest phrasing should count, on the same held-out phrasings
         AnswerRanker.QUESTION_WEIGHT = w
         right = sum(bool((r := ranker.ranked(p.question, 1)) and r[0][0].answer == p.answer) for p in tested)

@@ -59,7 +59,11 @@ class Retriever:
         self._passage_index = BM25Okapi([t or ["_"] for t in passage_terms])
         self._sentence_index = BM25Okapi([t or ["_"] for sents in sentence_terms for t in sents])
         self._sentence_offset = np.cumsum([0] + [len(s) for s in self._sentences])
-        self.answers = AnswerRanker(verified or [], self._position, embedder=embedder) if max_answers else None
+        self.answers = (
+            AnswerRanker(verified or [], self._position, embedder=embedder, passage_scores=self.passage_scores)
+            if max_answers
+            else None
+        )
         self.max_answers = max_answers
 
     def _expand(
@@ -76,8 +80,12 @@ class Retriever:
             if overlap and max(overlap) > 0:
                 sentence_terms[i][int(np.argmax(overlap))] += q
 
+    def passage_scores(self, query: str) -> np.ndarray:
+        """Every passage's BM25 score for `query`, in the corpus' order."""
+        return self._passage_index.get_scores(terms(query))
+
     def search(self, query: str, k: int | None = None) -> list[tuple[Passage, float]]:
-        scores = self._passage_index.get_scores(terms(query))
+        scores = self.passage_scores(query)
         order = np.argsort(-scores, kind="stable")[: k or self.top_passages]
         return [(self.passages[i], float(scores[i])) for i in order if scores[i] > 0]
 

@@ -102,14 +102,16 @@ def test_without_a_generator_a_new_related_question_is_an_error(kiosk):
 # --- trust: verdicts, loaded questions, markup, unsupported facts, not sure, languages --------------------------
 WILL = VerifiedPair("was he cremated", "No. His body lies in a mausoleum in Hanoi.", ("kb-2",))
 PASSAGE_2 = Passage("kb-2", "museum", "Death", "Mausoleum", "His body lies in a mausoleum in Hanoi.", "", "")
+# BM25 needs a third passage for a word found in one of them to count (its idf is 0 with two)
+PASSAGE_3 = Passage("kb-3", "museum", "Legacy", "City", "Saigon was renamed in 1976.", "", "")
 
 
 @pytest.fixture()
 def trusted(kiosk: Kiosk) -> Kiosk:
     pairs = [PAIR, WILL]
     kiosk.s.curated = CuratedAnswers(pairs, 0.8)
-    kiosk.s.retriever = Retriever([PASSAGE, PASSAGE_2], pairs)
-    kiosk.s.passages[PASSAGE_2.id] = PASSAGE_2
+    kiosk.s.retriever = Retriever([PASSAGE, PASSAGE_2, PASSAGE_3], pairs)
+    kiosk.s.passages |= {PASSAGE_2.id: PASSAGE_2, PASSAGE_3.id: PASSAGE_3}
     kiosk.s.vietnamese = {PAIR.answer: "Cha của Bác là một nhà nho."}
     kiosk.s.examples = {
         PAIR.answer: {"en": PAIR.question, "vi": "cha của Bác là ai"},
@@ -291,3 +293,19 @@ def test_a_follow_up_prefers_the_next_detail_told_from_the_same_passage(trusted)
     after = trusted._ranked(query, 2, near=trusted._told_from(PAIR.answer))
     assert alone[0][0] == NAMED and after[0][0] == SHIP
     assert after[0][1] > alone[1][1]  # the same answer's score, raised by the bonus
+
+
+def test_a_follow_up_read_with_its_topic_is_clarified_only_follow_up_margin_lower(trusted):
+    from app.kiosk.pipeline import FOLLOW_UP_MARGIN, GIVEN_PENALTY
+
+    trusted.s.verbatim_from = 0.0
+    session, question, topic = "k" * 16, "and then where does his body lie now", "who was his father"
+    asyncio.run(trusted.ask(topic, session_id=session))  # the father's answer: given, GIVEN_PENALTY lower next
+    found = trusted._ranked(question, 8, trusted._told_from(PAIR.answer), topic)
+    top = max(score - GIVEN_PENALTY * (pair == PAIR) for pair, score in found)
+    trusted.s.clarify_below = top + FOLLOW_UP_MARGIN / 2  # above the follow-up's score, within the margin
+    assert asyncio.run(trusted.ask(question, session_id=session)).route == "curated"
+    again = "l" * 16
+    asyncio.run(trusted.ask(topic, session_id=again))
+    trusted.s.clarify_below = top + FOLLOW_UP_MARGIN * 1.5  # past the margin
+    assert asyncio.run(trusted.ask(question, session_id=again)).route == "clarify"

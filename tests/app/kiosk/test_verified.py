@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.kiosk.verified import AnswerRanker, CuratedAnswers, VerifiedPair, read_verified
 from tests.conftest import ROOT
 
@@ -43,3 +45,33 @@ def test_answers_are_ranked_once_each_and_only_with_known_sources():
     assert ranker.pairs == [BORN, DIED]  # one per distinct answer; a pair without a known source is left out
     assert ranker.top("in which village, Kim Liên, was he born?", 2) == [BORN]  # DIED scores under min_score
     assert ranker.top("", 2) == [] and list(ranker.scores("")) == [0.0, 0.0]
+
+
+def test_an_answer_whose_source_passage_bm25_finds_for_the_question_ranks_higher():
+    from app.kiosk.corpus import Passage
+    from app.kiosk.retriever import Retriever
+
+    ship = Passage("ship", "kb", "Travels", "1911", "In 1911 he sailed to Marseille as a kitchen helper.", "", "")
+    army = Passage("army", "kb", "War", "1944", "In 1944 the first armed propaganda unit was formed.", "", "")
+    pairs = [
+        VerifiedPair("what job did he have on board", "He worked in the kitchen.", ("ship",)),
+        VerifiedPair("what was formed in 1944", "An armed propaganda unit.", ("army",)),
+    ]
+    other = Passage("other", "kb", "Death", "1969", "He died in Hanoi in 1969.", "", "")  # BM25 wants 3+ passages
+    ranker = Retriever([ship, army, other], pairs).answers
+    assert ranker is not None
+    question = "where did he sail to, Marseille?"  # shares no word with either answer or question: only the passage
+    scores = ranker.scores(question)
+    assert scores[0] > scores[1]
+    weight = ranker.SOURCE_WEIGHT
+    ranker.SOURCE_WEIGHT = 0.0  # type: ignore[misc]
+    try:
+        without = ranker.scores(question)
+    finally:
+        ranker.SOURCE_WEIGHT = weight  # type: ignore[misc]
+    # the difference is the source term: its passage's BM25 score, the best passage's being 1
+    others = ranker.WEIGHTS[0] + ranker.WEIGHTS[1] + ranker.QUESTION_WEIGHT  # no encoder here
+    source = (scores * (others + weight) - without * others) / weight
+    assert source.tolist() == pytest.approx([1.0, 0.0])
+    plain = AnswerRanker(pairs, {"ship", "army", "other"}).scores(question)  # no passage positions: no BM25 term
+    assert plain.tolist() == pytest.approx(without.tolist())
