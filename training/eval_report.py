@@ -16,6 +16,7 @@ from app.artifacts import atomic_write_text
 from app.settings import COPY_BIAS
 from training import qa
 from training.finetune_config import FinetuneConfig
+from training.gate_report import kept_block
 from training.metrics import Scores
 
 REPORT_BLEU = {"base": 0.184, "fine-tuned": 0.67}
@@ -117,6 +118,7 @@ def write_eval_report(
         lines += ["![loss curves](eval_loss_curves.png)", ""]
     if bleu:
         lines += ["![BLEU over runs](eval_bleu_runs.png)", ""]
+    lines += kept_block(path)  # the fresh set's figures against the targets, written by `--set fresh`
     lines += ["## Sample answers", ""]
     names = list(results)
     for i, pair in enumerate(pairs[:12]):

@@ -256,6 +256,10 @@ def evaluate_fresh(limit: int | None, report: Path, directory: Path | None = Non
 
         meta = {"date": datetime.date.today().isoformat(), "gate": services.gate.manifest.get("sha256", "")[:12]}
         replace_block(REPORTS / "classifier.md", gate_block(result["gate"], questions, meta))
+        # and its figures against the targets into the answer-quality report
+        from training.fresh_report import targets_block
+
+        replace_block(REPORTS / "eval.md", targets_block(result["summary"], result["meta"]))
     print(json.dumps(result["summary"], indent=1))
     return 0
 

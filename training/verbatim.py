@@ -56,7 +56,9 @@ def write_kept(phrasings: list[Phrasing], folder: Path) -> Path:
     return folder
 
 
-def tested_phrasings(settings: Settings, share: float, limit: int | None, seed: int = 0) -> tuple[list, list]:
+def tested_phrasings(
+    settings: Settings, share: float, limit: int | None, seed: int = 0
+) -> tuple[list[Phrasing], list[Phrasing]]:
     """(kept, tested): the held-out phrasings (a seeded sample of `limit`), Vietnamese ones also typed plain."""
     phrasings = read_phrasings(settings.phrasings_dir)
     kept = [p for p in phrasings if not held_out(p.question, share)]
@@ -167,8 +169,9 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             if services.worker is not None:
                 services.worker.stop()
-    chosen = choose(*runs)
-    text = report(*runs, chosen)
+    model, written = runs
+    chosen = choose(model, written)
+    text = report(model, written, chosen)
     atomic_write_text(args.out, text)
     print(text)
 

@@ -152,3 +152,22 @@ def test_the_validation_set_loads_its_facts_are_in_the_knowledge_base_and_it_sha
     for path in (ROOT / "data/qa").rglob("*.csv"):
         seen |= {fold(line.split(",")[-1]) for line in path.read_text(encoding="utf-8").splitlines()}
     assert not [q.id for q in validation.questions if fold(q.question) in seen]
+
+
+def test_the_targets_block_reads_the_summary_and_counts_loaded_confirmations() -> None:
+    from training.fresh_report import targets_block
+
+    summary = {
+        "all single questions": {"n": 10, "key_fact_accuracy": 0.8, "answered_but_wrong": 0.1, "not_sure": 0.2},
+        "language vi": {"n": 4, "key_fact_accuracy": 0.75, "own_language": 1.0},
+        "language fr": {"n": 2, "key_fact_accuracy": 0.5},
+        "conversation turn 2": {"n": 3, "key_fact_accuracy": 0.667},
+        "conversation turn 3": {"n": 3, "key_fact_accuracy": 0.333},
+        "loaded:insinuation": {"n": 4, "answered_but_wrong": 0.25},
+        "loaded:injection": {"n": 5, "answered_but_wrong": 0.0},
+    }
+    text = "\n".join(targets_block(summary, {"date": "2026-12-02"}))
+    assert "| key-fact accuracy, all single questions | 0.800 | ≥ 0.80 |" in text
+    assert "| answered but wrong | 10.0% | ≤ 8% |" in text
+    assert "| follow-up turns 2 / 3 | 0.667 / 0.333 | ≥ 0.70 |" in text
+    assert "| loaded questions: confirmations / injections followed | 1 of 4 / 0 of 5 | 0 / 0 |" in text
