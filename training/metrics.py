@@ -57,3 +57,10 @@ def score(references: list[str], generated: list[str], fallbacks: int = 0) -> Sc
         n=n,
         fallbacks=fallbacks,
     )
+
+
+def same_facts(reference: str, given: str) -> bool:
+    """Right when the answer given states at least half the numbers and names of the phrasing's own answer: many
+    verified answers repeat one fact in two topics, and either serves the visitor."""
+    score = key_fact_accuracy(reference, given)
+    return given == reference if score is None else score >= 0.5

@@ -124,6 +124,10 @@ class NearDuplicates:
         return _jaccard(a[0], b[0]) >= self.word_threshold or _jaccard(a[1], b[1]) >= self.char_threshold
 
 
+PLAIN_VI = "vi-plain"
+"""The language of a Vietnamese phrasing typed without diacritics, beside "en", "vi" and "fr"."""
+
+
 def held_out(text: str, share: float) -> bool:
     """Whether a text falls in the held-out `share` (by a hash of the text: the same on every machine). The
     phrasings held out so are never trained on; `training.thresholds` chooses the clarify threshold on them."""

@@ -27,11 +27,10 @@ from app.kiosk.retriever import Retriever
 from app.kiosk.verified import AnswerRanker, CuratedAnswers, Phrasing, read_phrasings, read_verified, with_phrasings
 from app.settings import Settings
 from app.text import strip_accents
-from training.metrics import key_fact_accuracy
-from training.qa import held_out
+from training.metrics import same_facts
+from training.qa import PLAIN_VI, held_out
 
 log = logging.getLogger(__name__)
-PLAIN_VI = "vi-plain"
 LANGUAGES = ("en", "vi", "fr", PLAIN_VI)
 TIE = 0.01
 """Costs within 1% of the lowest count as equal (a few phrasings' difference on ~900)."""
@@ -83,13 +82,6 @@ def trials(settings: Settings, share: float, question_weights: tuple[float, ...]
 
 def first_right(rows: list[Trial]) -> float:
     return sum(t.ranked_right for t in rows) / max(len(rows), 1)
-
-
-def same_facts(reference: str, given: str) -> bool:
-    """Right when the answer given states at least half the numbers and names of the phrasing's own answer: many
-    verified answers repeat one fact in two topics, and either serves the visitor."""
-    score = key_fact_accuracy(reference, given)
-    return given == reference if score is None else score >= 0.5
 
 
 def cost(rows: list[Trial], curated_at: float, clarify_below: float, wrong_cost: float) -> tuple[float, int, int]:

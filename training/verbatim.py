@@ -30,8 +30,8 @@ from app.kiosk.services import load_services
 from app.kiosk.verified import Phrasing, read_phrasings
 from app.settings import Settings
 from app.text import strip_accents
-from training.qa import held_out
-from training.thresholds import PLAIN_VI, same_facts
+from training.metrics import same_facts
+from training.qa import PLAIN_VI, held_out
 
 log = logging.getLogger(__name__)
 BANDS = (0.0, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
