@@ -75,9 +75,9 @@ class Settings(BaseSettings):
     # (chosen on held-out phrasings for the museum's costs: `python -m training.thresholds`)
     clarify_threshold: float = Field(0.5, ge=0, le=1)
     # from this score of the best verified answer, it is given as written rather than reworded by the model with
-    # the retrieved passages (0: always as written, 1: the model always writes, for English and French).
-    # Chosen on held-out phrasings and the validation conversations for the embedded SmolLM2-135M: its rewording
-    # was right less often than the verified answer itself in every score band (`reports/verbatim.md`).
+    # the retrieved passages (0: always as written; 1: the model writes English and French answers, but a
+    # follow-up's score can reach 1 with the same-passage bonus). Chosen for the embedded SmolLM2-135M: its rewording
+    # was right less often than the verified answer itself in every score band measured (`reports/verbatim.md`).
     verbatim_from: float = Field(0.0, ge=0, le=1)
     session_turns: int = Field(3, ge=0, le=20)
     # earlier turns put into a prompt, in the generator's tokens: bounds every prompt (sessions and /v1 alike)

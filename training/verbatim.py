@@ -143,7 +143,14 @@ def report(model: list[Asked], written: list[Asked], chosen: float) -> str:
         band = zip(model, written, strict=True)
         pairs = [(m, w) for m, w in band if lo <= m.score < _next(lo) and m.route == "generated"]
         lines.append(f"| {lo} | {len(pairs)} | {sum(m.right for m, _ in pairs)} | {sum(w.right for _, w in pairs)} |")
+    measured = [lo for lo in BANDS if any(lo <= m.score < _next(lo) and m.route == "generated" for m in model)]
     lines += ["", f"Chosen: `KIOSK_VERBATIM_FROM={chosen}`."]
+    if measured and chosen < measured[0]:
+        lines[-1] += (
+            f" Measured from {measured[0]} on: below it the model answered none of these questions (they were asked "
+            "back), so nothing here speaks for or against it there; follow-ups, asked back a little lower, were "
+            "right more often as written on the validation conversations."
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -126,13 +126,15 @@ class CuratedAnswers:
 class AnswerRanker:
     """Distinct verified answers, ranked for a question by how well their own words and meaning match it.
 
-    Score: (0.5 · character n-gram cosine + 0.5 · word cosine + 4 · MiniLM cosine) / 5, each between the
-    question and the answer. With the base MiniLM the weights were chosen on the training questions, each
+    Score: the weighted mean of the character n-gram cosine (0.5) and word cosine (0.5) between the question and
+    the answer, the character n-gram cosine to the answer's closest known question (QUESTION_WEIGHT), the MiniLM
+    cosine to the answer (4; with an embedder) and the BM25 match of its source passage (SOURCE_WEIGHT; when the
+    ranker has the corpus' passage scores). With the base MiniLM the weights were chosen on the training questions, each
     left out in turn, over a grid that also offered similarity to the answer's other questions (it got
     weight 0: visitors' phrasings resemble the answer more than each other): top-1 / top-2 0.52 / 0.68
     there, against 0.40 / 0.53 for character n-grams alone. The encoder fine-tuned on the training
     questions (`training.embedder`) earns a larger share: on held-out training folds, top-1 0.63 with
-    weight 4 against 0.62 with weight 2 (and 0.55 for the base). Without an embedder, the first two terms only.
+    weight 4 against 0.62 with weight 2 (and 0.55 for the base).
     """
 
     WEIGHTS = (0.5, 0.5, 4.0)
@@ -146,8 +148,10 @@ class AnswerRanker:
     its passages expanded with the verified questions and phrasings; scaled so the best passage scores 1). On the
     validation set's single questions (written apart, from the knowledge base only), first answer states the key
     facts: 0.785 without it, 0.814 / 0.825 / 0.835 / 0.832 with weight 0.65 / 1.3 / 2.6 / 3.9 (English 0.781 ->
-    0.828, Vietnamese 0.855 -> 0.891, French 0.700 -> 0.775 at 2.6); with it, one of the first three answers
-    states them 0.955 of the time."""
+    0.828, Vietnamese 0.855 -> 0.891, French 0.700 -> 0.775 at 2.6; 2.5 is served, and measured on held-out
+    phrasings: 0.809 -> 0.820); with it, one of the first three answers states them 0.955 of the time. Known
+    weakness: scaled to the best passage for the same question, the term tells little for a question whose best
+    passage matches weakly ("when exactly"), and lowers every score where none matches ("when")."""
 
     def __init__(
         self,

@@ -309,3 +309,21 @@ def test_a_follow_up_read_with_its_topic_is_clarified_only_follow_up_margin_lowe
     asyncio.run(trusted.ask(topic, session_id=again))
     trusted.s.clarify_below = top + FOLLOW_UP_MARGIN * 1.5  # past the margin
     assert asyncio.run(trusted.ask(question, session_id=again)).route == "clarify"
+
+
+def test_a_value_judgement_gets_the_museums_account_of_how_he_is_judged_whatever_the_clarify_threshold(trusted):
+    from app.kiosk import guard
+
+    legacy = VerifiedPair(
+        "what is his legacy",
+        "His legacy: honoured as the founder of the nation, while critics point to repression.",
+        ("kb-3",),
+    )
+    pairs = [PAIR, WILL, legacy]
+    trusted.s.retriever = Retriever([PASSAGE, PASSAGE_2, PASSAGE_3], pairs)
+    trusted.s.clarify_below = 0.99  # the fixed query's score is not held to it
+    question = "was he a good man?"
+    assert guard.loaded(question) == "judgement"
+    answer = asyncio.run(trusted.ask(question))
+    assert answer.route == "neutral" and answer.answer == f"{strings('en')['judgement']} {legacy.answer}"
+    assert [p.id for p in answer.sources] == ["kb-3"]
