@@ -253,13 +253,15 @@ class Kiosk:
             found = self._ranked(own, 8, near, about)
         else:
             found = self._ranked(query, 8)
+        already = {p.answer for p, _ in found if self._given(p, given)}  # once each: it runs regular expressions
         candidates = sorted(
-            ((p, score - GIVEN_PENALTY * self._given(p, given)) for p, score in found), key=lambda c: -c[1]
+            ((p, score - GIVEN_PENALTY * (p.answer in already)) for p, score in found), key=lambda c: -c[1]
         )
+        untold = [(p, score) for p, score in candidates if p.answer not in already]
         ranked = candidates[:3]
         clarify_below = self.s.clarify_below - (FOLLOW_UP_MARGIN if leaning and topic is not None else 0.0)
         if ranked and ranked[0][1] < clarify_below:  # "did you mean": never an answer already given
-            self._clarify([p for p, _ in candidates if not self._given(p, given)][:3], answer)
+            self._clarify([p for p, _ in untold[:3]], answer)
             return None
         # The model writes English, so Vietnamese visitors get verified text; so does anyone whose best verified answer
         # scores at least `verbatim_from`: the small model's rewording of it was right less often than the answer
@@ -270,7 +272,7 @@ class Kiosk:
         # retrieval looks at the turn before only when the question leans on it: a new subject stands alone
         turns = fit_history(history, self.s.max_history_tokens, self.s.count_tokens)
         least = self.s.retriever.min_answer_score
-        hints = [p for p, score in candidates if score >= least and not self._given(p, given)] if history else None
+        hints = [p for p, score in untold if score >= least] if history else None
         return ground(question, self.s.retriever, tuple(turns), query=query, answers=hints)
 
     def _faq_entry(self, question: str) -> str | None:
