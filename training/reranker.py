@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from app.artifacts import atomic_write_text
+from app.artifacts import atomic_write_text, input_hashes
 from app.kiosk.pipeline import TOPIC_WEIGHT, Kiosk, Services, leans_on
 from app.kiosk.reranker import CROSS_FOLDER, FEATURES, CrossEncoder, Reranker, rows
 from app.kiosk.services import load_services
@@ -39,6 +39,11 @@ RERANK_DIR = Path("data/rerank")
 VALIDATION_DIR = Path("data/validation")
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 THRESHOLDS = tuple(round(x, 2) for x in np.arange(0.2, 0.81, 0.05))
+
+
+def input_files(directory: Path = RERANK_DIR) -> list[Path]:
+    """The files the reranker is fitted on (the ranker and the cross-encoder it reads record their own)."""
+    return sorted(directory.glob("*.jsonl"))
 
 
 @dataclass(frozen=True)
@@ -220,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
             "questions": len(train),
             "rows": int(sum(len(r.right) for r in train)),
             "C": c,
-            "data": args.data.as_posix(),
+            **input_hashes(input_files(args.data)),
         },
     )
     reranker.save(args.out)
