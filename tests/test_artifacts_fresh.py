@@ -10,7 +10,7 @@ import pytest
 
 from app.artifacts import input_hashes, input_name, read_manifest, sha256_file
 from tests.conftest import ROOT
-from training import classifier, embedder, finetune, reranker
+from training import classifier, embedder, finetune
 from training.config import load_config
 from training.embedder_training import EmbedderConfig
 from training.finetune_config import FinetuneConfig
@@ -50,10 +50,6 @@ def _encoder() -> list[Path]:
     return embedder.input_files(load_config(EmbedderConfig, ENCODER_YAML), ENCODER_YAML)
 
 
-def _reranker() -> list[Path]:
-    return reranker.input_files()
-
-
 def _fold_encoder() -> list[Path]:
     return embedder.input_files(load_config(EmbedderConfig, FOLDS_YAML), FOLDS_YAML, folds=True)
 
@@ -84,18 +80,6 @@ ARTEFACTS = [
         [Path("models/embedder/minilm-hcm/embedder.json")],
         _encoder,
         f"python -m training.embedder train --config {ENCODER_YAML} (make embedder, ~15 min)",
-    ),
-    _artefact(
-        "cross-encoder",
-        [Path("models/reranker/cross/cross_encoder.json")],
-        _encoder,
-        "python -m training.cross_encoder (~20 min), then python -m training.reranker (make reranker)",
-    ),
-    _artefact(
-        "reranker",
-        [Path("models/reranker/reranker.json")],
-        _reranker,
-        "python -m training.reranker (make reranker)",
     ),
     _artefact(
         "fold-encoders",

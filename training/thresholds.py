@@ -23,7 +23,6 @@ import numpy as np
 from app.artifacts import atomic_write_text
 from app.kiosk.corpus import load_corpus
 from app.kiosk.embeddings import get_embedder
-from app.kiosk.reranker import Reranker
 from app.kiosk.retriever import Retriever
 from app.kiosk.verified import AnswerRanker, CuratedAnswers, Phrasing, read_phrasings, read_verified, with_phrasings
 from app.settings import Settings
@@ -56,10 +55,8 @@ def trials(settings: Settings, share: float, question_weights: tuple[float, ...]
     passages = load_corpus(settings.corpus)
     embedder = get_embedder(settings.embedder, settings.cache_dir) if settings.embedder else None
     curated = CuratedAnswers(pairs, settings.curated_threshold)
-    # as served: the ranker of a retriever over the corpus, whose passages are expanded with the kept pairs only,
-    # with the served reranker (its cross-encoder never trained on the held-out phrasings)
-    reranker = Reranker.load(settings.reranker_dir) if settings.reranker_dir else None
-    ranker = Retriever(passages, pairs, embedder=embedder, reranker=reranker).answers
+    # as served: the ranker of a retriever over the corpus, whose passages are expanded with the kept pairs only
+    ranker = Retriever(passages, pairs, embedder=embedder).answers
     assert ranker is not None
     for w in question_weights:  # how much the closest phrasing should count, on the same held-out phrasings
         AnswerRanker.QUESTION_WEIGHT = w
@@ -74,7 +71,7 @@ def trials(settings: Settings, share: float, question_weights: tuple[float, ...]
     out = []
     for p in tested + typed_plain:
         best = curated.best(p.question)
-        ranked = ranker.ranked(p.question, 1, language="vi" if p.language == PLAIN_VI else p.language)
+        ranked = ranker.ranked(p.question, 1)
         curated_right = bool(best and same_facts(p.answer, best.pair.answer))
         ranked_right = bool(ranked and same_facts(p.answer, ranked[0][0].answer))
         out.append(

@@ -246,8 +246,13 @@ class Kiosk:
         # the closest answers: offered when not sure, else the reply as written or the model's hints; a follow-up
         # is ranked by its own words and its topic's, and most often asks for something not said yet
         near = self._told_from(history[-1].answer) if leaning and history else frozenset()
-        own, about = self.ranked_as(question, topic, answer.language)
-        found = self._ranked(own, 8, near, about, answer.language)
+        if leaning and topic is not None:
+            own, about = question, topic
+            if answer.language == "vi":
+                own, about = self.s.restore(own), self.s.restore(about)
+            found = self._ranked(own, 8, near, about)
+        else:
+            found = self._ranked(query, 8)
         already = {p.answer for p, _ in found if self._given(p, given)}  # once each: it runs regular expressions
         candidates = sorted(
             ((p, score - GIVEN_PENALTY * (p.answer in already)) for p, score in found), key=lambda c: -c[1]
@@ -270,14 +275,6 @@ class Kiosk:
         hints = [p for p, score in untold if score >= least] if history else None
         return ground(question, self.s.retriever, tuple(turns), query=query, answers=hints)
 
-    def ranked_as(self, question: str, topic: str | None, language: Language) -> tuple[str, str | None]:
-        """What the verified answers are ranked by: the question, and the topic it is read with when it leans on
-        one (else None); Vietnamese typed without diacritics as if typed with them."""
-        about = topic if topic is not None and leans_on(question) else None
-        if language == "vi":
-            return self.s.restore(question), None if about is None else self.s.restore(about)
-        return question, about
-
     def _faq_entry(self, question: str) -> str | None:
         found = self.s.faq.match(question)
         return found.entry.id if found is not None else None
@@ -296,21 +293,14 @@ class Kiosk:
         return len(numbers) + len(names) >= 2 and not guard.missing_facts(pair.answer, " ".join(given))
 
     def _ranked(
-        self,
-        query: str,
-        k: int,
-        near: frozenset[str] = frozenset(),
-        topic: str | None = None,
-        language: Language = "en",
+        self, query: str, k: int, near: frozenset[str] = frozenset(), topic: str | None = None
     ) -> list[tuple[VerifiedPair, float]]:
-        """The `k` best verified answers for `query` in `language` (read with `topic` at TOPIC_WEIGHT); those told
-        from a passage in `near` get SAME_SOURCE_BONUS."""
+        """The `k` best verified answers for `query` (read with `topic` at TOPIC_WEIGHT); those told from a passage
+        in `near` get SAME_SOURCE_BONUS."""
         ranker = self.s.retriever.answers
         if ranker is None:
             return []
-        return ranker.ranked(
-            query, k, near, SAME_SOURCE_BONUS, topic=topic, topic_weight=TOPIC_WEIGHT, language=language
-        )
+        return ranker.ranked(query, k, near, SAME_SOURCE_BONUS, topic=topic, topic_weight=TOPIC_WEIGHT)
 
     def _told_from(self, reply: str) -> frozenset[str]:
         """The passages a reply was told from: its verified answer's (English or Vietnamese text), else those of
@@ -373,9 +363,7 @@ class Kiosk:
         """A value judgement or an insinuation: no verdict; what the sources document, and that views differ."""
         opener = strings(answer.language)["judgement" if kind == "judgement" else "not_in_sources"]
         # for a judgement, the museum's own account of the debate about him; else what it documents on the subject
-        ranked = (
-            self._ranked(JUDGEMENT_QUERY, 1) if kind == "judgement" else self._ranked(query, 1, language=answer.language)
-        )
+        ranked = self._ranked(JUDGEMENT_QUERY if kind == "judgement" else query, 1)
         # the account is found by a fixed query (its score says nothing of the visitor's question): a hint's score
         # is bar enough for it; what the sources say on a visitor's own subject must clear "not sure"
         bar = self.s.retriever.min_answer_score if kind == "judgement" else self.s.clarify_below

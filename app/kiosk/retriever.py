@@ -9,7 +9,6 @@ from rank_bm25 import BM25Okapi
 
 from app.kiosk.corpus import Passage
 from app.kiosk.embeddings import Embedder
-from app.kiosk.reranker import Reranker
 from app.kiosk.verified import AnswerRanker, VerifiedPair
 from app.text import sent_tokenize, terms
 
@@ -44,7 +43,6 @@ class Retriever:
         max_words: int = 60,
         max_answers: int = 2,
         embedder: Embedder | None = None,
-        reranker: Reranker | None = None,
     ) -> None:
         if not passages:
             raise ValueError("the retriever needs at least one passage")
@@ -62,13 +60,7 @@ class Retriever:
         self._sentence_index = BM25Okapi([t or ["_"] for sents in sentence_terms for t in sents])
         self._sentence_offset = np.cumsum([0] + [len(s) for s in self._sentences])
         self.answers = (
-            AnswerRanker(
-                verified or [],
-                self._position,
-                embedder=embedder,
-                passage_scores=self.passage_scores,
-                reranker=reranker,
-            )
+            AnswerRanker(verified or [], self._position, embedder=embedder, passage_scores=self.passage_scores)
             if max_answers
             else None
         )

@@ -23,7 +23,6 @@ from app.kiosk.faq import is_cached, load_faq
 from app.kiosk.gate import RelevanceGate
 from app.kiosk.language import LANGUAGES, Accents, Language, WordCounts, has_vietnamese_letters
 from app.kiosk.pipeline import Services
-from app.kiosk.reranker import Reranker
 from app.kiosk.retriever import Retriever
 from app.kiosk.sessions import SessionStore
 from app.kiosk.verified import (
@@ -119,7 +118,6 @@ def load_models(
     generator_factory: Callable[[Settings], Generator | None],
     passages: list[Passage],
     verified: list[VerifiedPair],
-    reranker: Reranker | None = None,
 ) -> tuple[Generator | None, Retriever]:
     """The encoder and the retriever (which embeds the verified answers), then the generator.
 
@@ -132,7 +130,7 @@ def load_models(
     """
     start = time.perf_counter()
     embedder = get_embedder(settings.embedder, settings.cache_dir) if settings.embedder else None
-    retriever = Retriever(passages, verified, embedder=embedder, reranker=reranker)
+    retriever = Retriever(passages, verified, embedder=embedder)
     log.info("encoder and retriever ready in %.1fs", time.perf_counter() - start)
     return generator_factory(settings), retriever
 
@@ -148,7 +146,6 @@ def load_services(
     gate = RelevanceGate.load(settings.gate_dir)  # first: a bad artefact stops start-up before anything slow
     if settings.embedder:
         resolve_embedder(settings.embedder)  # a missing encoder package too, not after minutes of loading
-    reranker = Reranker.load(settings.reranker_dir) if settings.reranker_dir else None
     passages = load_corpus(settings.corpus)
     verified = read_verified(settings.qa_files)  # read once: curated answers, FAQ negatives, retrieval
     phrasings = read_phrasings(settings.phrasings_dir)
@@ -161,7 +158,7 @@ def load_services(
         faq_fit_aside(settings, negatives) as fitting,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models") as pool,
     ):
-        loading = pool.submit(load_models, settings, generator_factory, passages, everything, reranker)
+        loading = pool.submit(load_models, settings, generator_factory, passages, everything)
         curated = CuratedAnswers(everything, settings.curated_threshold)
         vietnamese = read_vietnamese(settings.vi_answers_dir)
         languages = language_counts(verified, phrasings, vietnamese)

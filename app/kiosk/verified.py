@@ -16,7 +16,6 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from app.kiosk.embeddings import Embedder
-from app.kiosk.reranker import TERMS, Reranker
 from app.text import fold_words
 
 
@@ -161,7 +160,6 @@ class AnswerRanker:
         min_score: float = 0.2,
         embedder: Embedder | None = None,
         passage_scores: Callable[[str], np.ndarray] | None = None,
-        reranker: Reranker | None = None,
     ) -> None:
         """`known`: the passage ids of the corpus, in the order of `passage_scores`' scores (a mapping id -> position,
         or any collection when there are none); a pair none of whose sources is known is left out."""
@@ -175,7 +173,6 @@ class AnswerRanker:
         self._sources = [[positions[s] for s in p.source_ids if s in positions] for p in self.pairs]
         self.min_score = min_score
         self.embedder = embedder
-        self.reranker = reranker
         answers = [fold_words(p.answer) for p in self.pairs]
         vocabulary = answers + [fold_words(q) for _, questions in grouped.values() for q in questions]
         self._chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
@@ -192,48 +189,35 @@ class AnswerRanker:
             if embedder is not None:
                 self._vectors = embedder.embed_cached([p.answer for p in self.pairs])
 
-    def weights(self) -> np.ndarray:
-        """Each term's weight in `scores` (0 for a term this ranker cannot compute)."""
-        w_char, w_word, w_meaning = self.WEIGHTS
-        return np.array(
-            [
-                w_char,
-                w_word,
-                self.QUESTION_WEIGHT if self._question_matrix is not None else 0.0,
-                w_meaning if self._vectors is not None and self.embedder is not None else 0.0,
-                self.SOURCE_WEIGHT if self._passage_scores is not None else 0.0,
-            ]
-        )
-
-    def features(self, query: str) -> np.ndarray:
-        """Each answer's match with `query` by each of `TERMS` ([len(pairs), 5]; zeros for a term not computed)."""
+    def scores(self, query: str) -> np.ndarray:
+        """The score of each of `pairs`' answers for `query`."""
         folded = fold_words(query)
-        found = np.zeros((len(self.pairs), len(TERMS)))
         if self._char_matrix is None or self._word_matrix is None or not folded:
-            return found
+            return np.zeros(len(self.pairs))
+        w_char, w_word, w_meaning = self.WEIGHTS
         chars = self._chars.transform([folded]).T
-        found[:, 0] = (self._char_matrix @ chars).toarray().ravel()
-        found[:, 1] = (self._word_matrix @ self._words.transform([folded]).T).toarray().ravel()
+        total = w_char * (self._char_matrix @ chars).toarray().ravel()
+        total += w_word * (self._word_matrix @ self._words.transform([folded]).T).toarray().ravel()
+        weight = w_char + w_word
         if self.QUESTION_WEIGHT and self._question_matrix is not None:
-            # each answer's closest question, in any language
-            np.maximum.at(found[:, 2], self._owner, (self._question_matrix @ chars).toarray().ravel())
+            closest = np.zeros(len(self.pairs))  # each answer's closest question, in any language
+            np.maximum.at(closest, self._owner, (self._question_matrix @ chars).toarray().ravel())
+            total += self.QUESTION_WEIGHT * closest
+            weight += self.QUESTION_WEIGHT
         if self._vectors is not None and self.embedder is not None:
-            found[:, 3] = self._vectors @ self.embedder.embed([query])[0]
+            total += w_meaning * (self._vectors @ self.embedder.embed([query])[0])
+            weight += w_meaning
         if self._passage_scores is not None and self.SOURCE_WEIGHT:
             passages = self._passage_scores(query)
             best = float(passages.max()) if len(passages) else 0.0
             if best > 0:
-                found[:, 4] = [max(passages[s], default=0.0) / best for s in self._sources]
-        return found
-
-    def scores(self, query: str, features: np.ndarray | None = None) -> np.ndarray:
-        """The score of each of `pairs`' answers for `query`: the weighted mean of its `features`."""
-        if features is None:
-            features = self.features(query)
-        if not fold_words(query) or self._char_matrix is None:
-            return np.zeros(len(self.pairs))
-        weights = self.weights()
-        return features @ weights / weights.sum()
+                total += (
+                    self.SOURCE_WEIGHT
+                    * np.array([max(passages[self._sources[i]], default=0.0) for i in range(len(self.pairs))])
+                    / best
+                )
+            weight += self.SOURCE_WEIGHT
+        return total / weight
 
     def ranked(
         self,
@@ -244,45 +228,17 @@ class AnswerRanker:
         *,
         topic: str | None = None,
         topic_weight: float = 0.0,
-        language: str = "en",
     ) -> list[tuple[VerifiedPair, float]]:
         """The `k` best answers (their pairs) with their scores, best first, whatever the scores; answers told
         from a passage in `near` get `bonus` added. With a `topic` (the question a follow-up leans on), the score
-        is the weighted mean of the query's and, `topic_weight` times as much, the topic's. With a `reranker`,
-        the first candidates' scores are its chances that they are right for a question in `language`."""
-        features, scores = self.matched(query, topic, topic_weight)
-        if self.reranker is not None:
-            follow_up = topic is not None and bool(topic_weight)
-            scores = self._reranked(f"{topic} {query}" if follow_up else query, features, scores, language, follow_up)
+        is the weighted mean of the query's and, `topic_weight` times as much, the topic's."""
+        scores = self.scores(query)
+        if topic is not None and topic_weight:
+            scores = (scores + topic_weight * self.scores(topic)) / (1 + topic_weight)
         if near and bonus:
             told = set(near)
             scores = scores + bonus * np.array([not told.isdisjoint(p.source_ids) for p in self.pairs])
         return [(self.pairs[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")[:k]]
-
-    def matched(self, query: str, topic: str | None = None, topic_weight: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-        """Every answer's `features` and score for `query`, each the weighted mean of the query's and, `topic_weight`
-        times as much, the `topic`'s, when there is one."""
-        features = self.features(query)
-        scores = self.scores(query, features)
-        if topic is not None and topic_weight:
-            about = self.features(topic)
-            features = (features + topic_weight * about) / (1 + topic_weight)
-            scores = (scores + topic_weight * self.scores(topic, about)) / (1 + topic_weight)
-        return features, scores
-
-    def _reranked(
-        self, question: str, features: np.ndarray, scores: np.ndarray, language: str, follow_up: bool
-    ) -> np.ndarray:
-        """The reranker's chances for the ranker's first `depth` candidates; 0 for the rest. A follow-up's
-        `question` is the question it leans on and its own, joined (the cross-encoder reads it whole)."""
-        assert self.reranker is not None
-        first = np.argsort(-scores, kind="stable")[: self.reranker.depth]
-        chances = np.zeros(len(scores))
-        answers = [self.pairs[i].answer for i in first]
-        chances[first] = self.reranker.probabilities(
-            question, answers, features[first], scores[first], language, follow_up
-        )
-        return chances
 
     def top(self, query: str, k: int) -> list[VerifiedPair]:
         """The `k` best answers (their pairs) scoring at least `min_score`, best first."""
