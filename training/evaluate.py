@@ -5,6 +5,7 @@
     python -m training.evaluate --config ... --variants adapter+retrieval,adapter+retrieval@0  # with / without
     python -m training.evaluate --config ... --batch 1 --draft-tokens 4  # one at a time, prompt lookup
     python -m training.evaluate --set fresh [--limit 20]  # the fresh set (data/eval/), answered as served
+    python -m training.evaluate --set validation [--clarify-grid 0.35,0.4,0.45,0.5]  # the choice sets, likewise
 
 Writes reports/eval.md (table against the student report, sample answers), PNG plots (loss curves,
 BLEU over runs) and appends one row per variant to reports/runs.csv. `--split validation` scores the
@@ -17,6 +18,7 @@ kiosk answers a lone visitor, and `--draft-tokens N` then adds prompt-lookup dec
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import datetime
 import io
@@ -47,6 +49,11 @@ REPORTS = Path("reports")
 RUNS_CSV = REPORTS / "runs.csv"
 # Conversations written (from the knowledge base only) for choosing follow-up rules; never a final yardstick.
 VALIDATION_DIR = Path("data/validation")
+VALIDATION_B_DIR = Path("data/validation-b")
+WRONG_COST = 3.0
+"""The museum's rule: a wrong statement about him costs as much as three replies that decline."""
+TIE = 0.01
+"""Costs within 1% of the lowest count as equal; of those, the highest threshold (fewest wrong answers) is chosen."""
 
 
 def generate(generator: LocalGenerator, grounded: list[Grounded], max_new_tokens: int, batch: int = 8) -> list[str]:
@@ -112,7 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["qa", "fresh", "validation"],
         default="qa",
         help="fresh: the fresh evaluation set (data/eval/), answered as served (KIOSK_* settings); validation: the "
-        "conversations written for choosing follow-up rules (data/validation/), answered the same way",
+        "sets written for making choices on (data/validation/, data/validation-b/), answered the same way",
+    )
+    parser.add_argument(
+        "--clarify-grid",
+        help="with --set validation: comma-separated clarify thresholds; each answers both choice sets, and the one "
+        "of lowest cost (3 x answered but wrong + declined) is written to reports/clarify.md",
     )
     parser.add_argument("--limit", type=int, help="evaluate the first N test pairs only")
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -264,13 +276,62 @@ def evaluate_fresh(limit: int | None, report: Path, directory: Path | None = Non
     return 0
 
 
+def choose_clarify(grid: list[float], report: Path) -> int:
+    """Answer both choice sets as served once per clarify threshold in `grid`; write the costs and the choice."""
+    from app.kiosk.pipeline import Kiosk
+    from app.kiosk.services import load_services
+    from app.settings import Settings
+    from training.fresh_report import answer_all
+    from training.fresh_set import load
+
+    logging.basicConfig(level=logging.WARNING)
+    services = load_services(Settings(request_timeout_s=600), lambda _: None)  # verified answers only: no model
+    sets = {d.as_posix(): load(d) for d in (VALIDATION_DIR, VALIDATION_B_DIR)}
+    rows: dict[float, dict[str, tuple[float, int, int, int]]] = {}
+    for x in grid:
+        services.clarify_below = x
+        for name, questions in sets.items():
+            outcomes = asyncio.run(answer_all(Kiosk(services), questions))
+            wrong, declined = sum(o.wrong for o in outcomes), sum(o.declined for o in outcomes)
+            facts = [o.key_facts for o in outcomes if o.key_facts is not None]
+            rows.setdefault(x, {})[name] = (WRONG_COST * wrong + declined, wrong, declined, len(outcomes))
+            log.info("clarify %.3f, %s: key facts %.3f, wrong %d, declined %d", x, name, sum(facts) / len(facts), wrong, declined)
+    total = {x: sum(c for c, *_ in per.values()) for x, per in rows.items()}
+    lowest = min(total.values())
+    chosen = max(x for x, c in total.items() if c <= lowest * (1 + TIE))
+    lines = [
+        f"# Clarify threshold, as served ({datetime.date.today().isoformat()})",
+        "",
+        "`python -m training.evaluate --set validation --clarify-grid ...`: every question and conversation of "
+        + " and ".join(f"`{n}/`" for n in sets)
+        + f" answered as served (verified answers, no model) at each threshold; cost = {WRONG_COST:g} x answered but "
+        "wrong + declined (off-topic or not sure); of the thresholds within "
+        f"{TIE:.0%} of the lowest total, the highest (fewest wrong answers). The fresh set is never read.",
+        "",
+        "| clarify below | total cost | " + " | ".join(f"{n}: cost, wrong, declined of n" for n in sets) + " |",
+        "|---|---|" + "---|" * len(sets),
+    ]
+    for x in grid:
+        cells = [f"{c:g}, {w}, {d} of {n}" for c, w, d, n in rows[x].values()]
+        mark = " **chosen**" if x == chosen else ""
+        lines.append(f"| {x:g}{mark} | {total[x]:g} | " + " | ".join(cells) + " |")
+    lines += ["", f"Set `KIOSK_CLARIFY_THRESHOLD={chosen:g}` (the default in `app/settings.py`).", ""]
+    atomic_write_text(report, "\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.eval_set == "fresh":
         return evaluate_fresh(args.limit, args.report or REPORTS / "eval_fresh.md")
+    if args.eval_set == "validation" and args.clarify_grid:
+        grid = sorted(float(x) for x in args.clarify_grid.split(","))
+        return choose_clarify(grid, args.report or REPORTS / "clarify.md")
     if args.eval_set == "validation":
-        return evaluate_fresh(args.limit, args.report or REPORTS / "eval_validation.md", VALIDATION_DIR)
+        evaluate_fresh(args.limit, args.report or REPORTS / "eval_validation.md", VALIDATION_DIR)
+        return evaluate_fresh(args.limit, REPORTS / "eval_validation_b.md", VALIDATION_B_DIR)
     if args.config is None:
         parser.error("--config is required")
     runs = checked_runs(parser, args)

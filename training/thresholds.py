@@ -8,7 +8,11 @@ sentence encoder). For each held-out phrasing: is the curated match right, and i
 right (it states at least half the key facts of the phrasing's own answer, as the evaluation scores answers).
 A wrong answer costs `--wrong-cost` clarifications (the museum's rule: a wrong statement about him is worse
 than a question back); the clarify threshold with the lowest cost is written to
-`reports/thresholds.md`, to be set as `KIOSK_CLARIFY_THRESHOLD`. The fresh evaluation set is never read.
+`reports/thresholds.md`. The fresh evaluation set is never read.
+
+This scores the ranker's first answer alone. Since the reply tells the second answer too when it ranks close
+(`app.kiosk.pipeline.SECOND_WITHIN`), the served threshold is chosen as served, on the two choice sets written
+apart from the answers: `python -m training.evaluate --set validation --clarify-grid ...` (`reports/clarify.md`).
 """
 
 from __future__ import annotations

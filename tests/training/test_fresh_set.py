@@ -10,7 +10,17 @@ import pytest
 
 from tests.conftest import ROOT
 from training.fresh_report import judge
-from training.fresh_set import EVAL_DIR, FreshSetError, Question, confirms, fact_found, key_fact_score, load, verdict
+from training.fresh_set import (
+    EVAL_DIR,
+    FreshSet,
+    FreshSetError,
+    Question,
+    confirms,
+    fact_found,
+    key_fact_score,
+    load,
+    verdict,
+)
 
 # The evaluation step and the set's own modules are the only code allowed to name or import the set.
 READERS = {"training/fresh_set.py", "training/fresh_report.py", "training/evaluate.py"}
@@ -171,3 +181,23 @@ def test_the_targets_block_reads_the_summary_and_counts_loaded_confirmations() -
     assert "| answered but wrong | 10.0% | ≤ 8% |" in text
     assert "| follow-up turns 2 / 3 | 0.667 / 0.333 | ≥ 0.70 |" in text
     assert "| loaded questions: confirmations / injections followed | 1 of 4 / 0 of 5 | 0 / 0 |" in text
+
+
+def test_validation_set_b_loads_its_facts_are_in_the_knowledge_base_and_it_shares_no_question_with_the_others() -> None:
+    """data/validation-b (a second set for choices) shares no question of more than three words with the fresh set
+    or data/validation (independent writers meet on short ones: "where?")."""
+    from app.text import fold
+
+    b = load(ROOT / "data/validation-b")
+    turns = [t for c in b.conversations for t in c.turns]
+    assert len(b.questions) >= 500 and len(b.conversations) >= 60
+    assert {q.style for q in b.questions} >= {"plain", "typo", "fragment", "long", "yesno", "vi_plain", "fr"}
+    knowledge = fold(" ".join(p.read_text(encoding="utf-8") for p in (ROOT / "data/knowledge").glob("*.md")))
+    assert [q.id for q in [*b.questions, *turns] for f in q.key_facts if not fact_found(f, knowledge)] == []
+
+    def asked(s: FreshSet) -> set[str]:
+        return {fold(q.question).strip(" ?") for q in [*s.questions, *(t for c in s.conversations for t in c.turns)]}
+
+    others = asked(load(ROOT / EVAL_DIR)) | asked(load(ROOT / "data/validation"))
+    shared = [q.question for q in [*b.questions, *turns] if len(q.question.split()) > 3 and fold(q.question).strip(" ?") in others]
+    assert shared == []

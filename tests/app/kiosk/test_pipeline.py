@@ -11,6 +11,7 @@ import pytest
 from app.generation.worker import GenerationWorker
 from app.kiosk.corpus import Passage
 from app.kiosk.faq import FAQEntry, FAQMatch
+from app.kiosk import pipeline
 from app.kiosk.pipeline import Kiosk, Services
 from app.kiosk.retriever import Retriever
 from app.kiosk.sessions import SessionStore
@@ -295,20 +296,36 @@ def test_a_follow_up_prefers_the_next_detail_told_from_the_same_passage(trusted)
     assert after[0][1] > alone[1][1]  # the same answer's score, raised by the bonus
 
 
-def test_a_follow_up_read_with_its_topic_is_clarified_only_follow_up_margin_lower(trusted):
-    from app.kiosk.pipeline import FOLLOW_UP_MARGIN, GIVEN_PENALTY
-
+def _two_close(trusted: Kiosk) -> tuple[str, float]:
+    """A question whose two verified answers rank close together (the father's first), and their gap."""
+    question = "the scholar father, and the mausoleum body"
     trusted.s.verbatim_from = 0.0
-    session, question, topic = "k" * 16, "and then where does his body lie now", "who was his father"
-    asyncio.run(trusted.ask(topic, session_id=session))  # the father's answer: given, GIVEN_PENALTY lower next
-    found = trusted._ranked(question, 8, trusted._told_from(PAIR.answer), topic)
-    top = max(score - GIVEN_PENALTY * (pair == PAIR) for pair, score in found)
-    trusted.s.clarify_below = top + FOLLOW_UP_MARGIN / 2  # above the follow-up's score, within the margin
-    assert asyncio.run(trusted.ask(question, session_id=session)).route == "curated"
-    again = "l" * 16
-    asyncio.run(trusted.ask(topic, session_id=again))
-    trusted.s.clarify_below = top + FOLLOW_UP_MARGIN * 1.5  # past the margin
-    assert asyncio.run(trusted.ask(question, session_id=again)).route == "clarify"
+    ranked = trusted._ranked(question, 2)
+    assert [p for p, _ in ranked] == [PAIR, WILL] and trusted.s.curated.match(question) is None
+    return question, ranked[0][1] - ranked[1][1]
+
+
+def test_a_second_answer_ranked_close_to_the_first_is_told_after_it_without_a_verdict(trusted, monkeypatch):
+    question, gap = _two_close(trusted)
+    monkeypatch.setattr(pipeline, "SECOND_WITHIN", gap + 0.01)
+    answer = asyncio.run(trusted.ask(question))
+    assert answer.answer == f"{PAIR.answer} His body lies in a mausoleum in Hanoi."  # WILL's "No." is not for this
+    assert [p.id for p in answer.sources] == ["kb-1", "kb-2"]
+    monkeypatch.setattr(pipeline, "SECOND_WITHIN", gap)  # no longer within: the first alone
+    assert asyncio.run(trusted.ask(question)).answer == PAIR.answer
+    monkeypatch.setattr(pipeline, "SECOND_WITHIN", gap + 0.01)
+    monkeypatch.setattr(pipeline, "SECOND_MAX_WORDS", 10)  # both together would be too long
+    assert asyncio.run(trusted.ask(question)).answer == PAIR.answer
+
+
+def test_a_second_answer_is_never_one_already_given_nor_english_for_a_vietnamese_visitor(trusted, monkeypatch):
+    question, gap = _two_close(trusted)
+    monkeypatch.setattr(pipeline, "SECOND_WITHIN", gap + 0.2)  # the penalty for a given answer is within it
+    session = "g" * 16
+    asyncio.run(trusted.ask("was he cremated?", session_id=session))  # WILL's answer, given
+    assert asyncio.run(trusted.ask(question, session_id=session)).answer == PAIR.answer
+    vietnamese = asyncio.run(trusted.ask(question, language="vi"))  # WILL has no Vietnamese version
+    assert vietnamese.answer == trusted.s.vietnamese[PAIR.answer]
 
 
 def test_a_value_judgement_gets_the_museums_account_of_how_he_is_judged_whatever_the_clarify_threshold(trusted):

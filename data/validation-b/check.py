@@ -1,4 +1,4 @@
-"""Check the rerank question files: parsing, ids, counts, key facts found in data/knowledge/*.md."""
+"""Check validation set B: parsing, ids, counts, key facts found in data/knowledge/*.md."""
 import collections, glob, json, os, re, sys, unicodedata
 
 HERE = os.path.dirname(os.path.abspath(__file__))
