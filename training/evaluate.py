@@ -295,7 +295,14 @@ def choose_clarify(grid: list[float], report: Path) -> int:
             wrong, declined = sum(o.wrong for o in outcomes), sum(o.declined for o in outcomes)
             facts = [o.key_facts for o in outcomes if o.key_facts is not None]
             rows.setdefault(x, {})[name] = (WRONG_COST * wrong + declined, wrong, declined, len(outcomes))
-            log.info("clarify %.3f, %s: key facts %.3f, wrong %d, declined %d", x, name, sum(facts) / len(facts), wrong, declined)
+            log.info(
+                "clarify %.3f, %s: key facts %.3f, wrong %d, declined %d",
+                x,
+                name,
+                sum(facts) / len(facts),
+                wrong,
+                declined,
+            )
     total = {x: sum(c for c, *_ in per.values()) for x, per in rows.items()}
     lowest = min(total.values())
     chosen = max(x for x, c in total.items() if c <= lowest * (1 + TIE))

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from app.text import fold
-from training.metrics import Fact, fact_found, key_fact_score
 
 EVAL_DIR = Path("data/eval")
 Language = Literal["en", "vi", "fr"]
@@ -37,6 +36,8 @@ _VERDICTS = {
 }
 _FIRST_WORD = re.compile(r"^\W*(\w+)")
 
+Fact = tuple[str, ...]
+"""One key fact: its acceptable surface forms (any one counts)."""
 
 
 class FreshSetError(ValueError):
@@ -173,6 +174,17 @@ def load(directory: Path = EVAL_DIR) -> FreshSet:
     if len(ids) != len(set(ids)):
         raise FreshSetError(f"duplicate ids: {sorted({i for i in ids if ids.count(i) > 1})[:5]}")
     return fresh
+
+
+def fact_found(fact: Sequence[str], answer: str) -> bool:
+    """Whether any form of the fact occurs in the answer as whole words, case and accents folded."""
+    haystack = fold(answer)
+    return any(re.search(rf"(?<!\w){re.escape(fold(form))}(?!\w)", haystack) for form in fact)
+
+
+def key_fact_score(facts: Sequence[Fact], answer: str) -> float:
+    """Share of the key facts the answer states (1.0 when there are none to state)."""
+    return sum(fact_found(f, answer) for f in facts) / len(facts) if facts else 1.0
 
 
 def verdict(answer: str) -> Literal["yes", "no"] | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.kiosk.guard import facts
@@ -65,18 +64,3 @@ def same_facts(reference: str, given: str) -> bool:
     verified answers repeat one fact in two topics, and either serves the visitor."""
     score = key_fact_accuracy(reference, given)
     return given == reference if score is None else score >= 0.5
-
-
-Fact = tuple[str, ...]
-"""One key fact of a written question: its acceptable surface forms (any one counts)."""
-
-
-def fact_found(fact: Sequence[str], answer: str) -> bool:
-    """Whether any form of the fact occurs in the answer as whole words, case and accents folded."""
-    haystack = fold(answer)
-    return any(re.search(rf"(?<!\w){re.escape(fold(form))}(?!\w)", haystack) for form in fact)
-
-
-def key_fact_score(facts: Sequence[Fact], answer: str) -> float:
-    """Share of the key facts the answer states (1.0 when there are none to state)."""
-    return sum(fact_found(f, answer) for f in facts) / len(facts) if facts else 1.0

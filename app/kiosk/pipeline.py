@@ -81,15 +81,17 @@ GIVEN_PENALTY = 0.05
 # When the second verified answer ranks within this of the first, the reply tells both, the first first: ranked that
 # close, the first is the right one barely more often than the second ("In which French port did he arrive in
 # 1911?": his leaving Saigon in 1911, then his arrival at Marseille). Both are verified, sourced statements on what
-# was asked about, and together stay short (SECOND_MAX_WORDS). Chosen on the two choice sets (data/validation,
+# was asked about, and together stay short (SECOND_MAX_CHARS). Chosen on the two choice sets (data/validation,
 # data/validation-b: 396 and 659 questions and turns written apart from the answers; clarify threshold 0.5), key
 # facts of single questions / answered but wrong: 0.751 / 13.6% and 0.786 / 9.7% with one answer; 0.793 / 9.4% and
 # 0.818 / 6.8% within 0.08; 0.801 / 8.9% and 0.821 / 6.6% within 0.12; 0.804 / 8.9% and 0.828 / 6.2% always. At the
-# clarify threshold then chosen (0.4), the museum's cost (3 x wrong + declined, both sets, singles and turns):
-# 359.4 / 347.0 / 338.1 / 328.9 within 0.06 / 0.09 / 0.12 / 0.2 (the last gain on one set only: validation tied).
-# 0.12 keeps most replies to one answer for nearly all of the gain.
+# clarify threshold then chosen (0.4), the museum's cost (3 x wrong + declined, both sets, single questions and
+# later turns): 359.4 / 347.0 / 338.1 / 328.9 within 0.06 / 0.09 / 0.12 / 0.2 (the last gain on one set only:
+# validation tied). At 0.12 about half the replies tell two answers (mean ~200 characters, against ~160 with one).
 SECOND_WITHIN = 0.12
-SECOND_MAX_WORDS = 70
+# Both answers together, as the visitor reads them (Vietnamese runs longer in words than English): the longest pair of
+# the choice sets (435 characters, ~70 English words) fits; at 300 the cost rose 166 -> 192 and 218 -> 256.
+SECOND_MAX_CHARS = 450
 _FOLLOW_UP_VI_FR = re.compile(
     r"^(con|the con|va|vay|roi|et|puis|alors|ensuite|apres)\b|\b(ong ay|ba ay|nguoi do|"
     r"luc do|khi do|o do|il|elle|sa|son|ses|lui|y|la-bas)\b"
@@ -274,7 +276,9 @@ class Kiosk:
         # scores at least `verbatim_from`: the small model's rewording of it was right less often than the answer
         # itself at every score (held-out phrasings, `python -m training.verbatim`; validation conversations too).
         if ranked and (answer.language == "vi" or ranked[0][1] >= self.s.verbatim_from):
-            self._verified(ranked[0][0], question, answer, exact=False, also=self._runner_up(ranked, already))
+            self._verified(
+                ranked[0][0], question, answer, exact=False, also=self._runner_up(ranked, already, answer.language)
+            )
             return None
         # retrieval looks at the turn before only when the question leans on it: a new subject stands alone
         turns = fit_history(history, self.s.max_history_tokens, self.s.count_tokens)
@@ -347,13 +351,17 @@ class Kiosk:
             text = f"{text} {strings(answer.language)['unverified_faq']}"
         return text
 
-    def _runner_up(self, ranked: list[tuple[VerifiedPair, float]], given: set[str]) -> VerifiedPair | None:
-        """The second answer, when it ranks within SECOND_WITHIN of the first, has not been given, and both together
-        stay within SECOND_MAX_WORDS."""
-        if len(ranked) < 2 or ranked[0][1] - ranked[1][1] >= SECOND_WITHIN:
+    def _runner_up(
+        self, ranked: list[tuple[VerifiedPair, float]], given: set[str], language: Language
+    ) -> VerifiedPair | None:
+        """The second answer, when it ranks within SECOND_WITHIN of the first, has not been given, and both together,
+        as the visitor reads them, stay within SECOND_MAX_CHARS."""
+        if len(ranked) < 2 or ranked[0][1] - ranked[1][1] >= SECOND_WITHIN or ranked[1][0].answer in given:
             return None
         first, second = ranked[0][0], ranked[1][0]
-        if second.answer in given or len(f"{first.answer} {second.answer}".split()) > SECOND_MAX_WORDS:
+        if language == "vi" and second.answer not in self.s.vietnamese:
+            return None  # never English behind a note after a Vietnamese answer
+        if len(self._text(first, language)) + len(self._text(second, language)) > SECOND_MAX_CHARS:
             return None
         return second
 
@@ -368,7 +376,7 @@ class Kiosk:
         text = self._text(pair, answer.language)
         if not guard.verdict_allowed(question, verified=exact):
             text = guard.without_verdict(text)
-        if also is not None and (answer.language != "vi" or also.answer in self.s.vietnamese):
+        if also is not None:
             text = f"{text} {guard.without_verdict(self._text(also, answer.language))}"
         answer.answer, answer.route = text, "curated"
         answer.sources = list({p.id: p for p in self._sources(pair) + (self._sources(also) if also else [])}.values())

@@ -199,5 +199,9 @@ def test_validation_set_b_loads_its_facts_are_in_the_knowledge_base_and_it_share
         return {fold(q.question).strip(" ?") for q in [*s.questions, *(t for c in s.conversations for t in c.turns)]}
 
     others = asked(load(ROOT / EVAL_DIR)) | asked(load(ROOT / "data/validation"))
-    shared = [q.question for q in [*b.questions, *turns] if len(q.question.split()) > 3 and fold(q.question).strip(" ?") in others]
+    shared = [
+        q.question
+        for q in [*b.questions, *turns]
+        if len(q.question.split()) > 3 and fold(q.question).strip(" ?") in others
+    ]
     assert shared == []

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from app.generation.worker import GenerationWorker
+from app.kiosk import pipeline
 from app.kiosk.corpus import Passage
 from app.kiosk.faq import FAQEntry, FAQMatch
-from app.kiosk import pipeline
 from app.kiosk.pipeline import Kiosk, Services
 from app.kiosk.retriever import Retriever
 from app.kiosk.sessions import SessionStore
@@ -314,7 +314,7 @@ def test_a_second_answer_ranked_close_to_the_first_is_told_after_it_without_a_ve
     monkeypatch.setattr(pipeline, "SECOND_WITHIN", gap)  # no longer within: the first alone
     assert asyncio.run(trusted.ask(question)).answer == PAIR.answer
     monkeypatch.setattr(pipeline, "SECOND_WITHIN", gap + 0.01)
-    monkeypatch.setattr(pipeline, "SECOND_MAX_WORDS", 10)  # both together would be too long
+    monkeypatch.setattr(pipeline, "SECOND_MAX_CHARS", len(PAIR.answer) + len(WILL.answer) - 1)  # one too many
     assert asyncio.run(trusted.ask(question)).answer == PAIR.answer
 
 
