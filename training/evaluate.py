@@ -276,6 +276,12 @@ def evaluate_fresh(limit: int | None, report: Path, directory: Path | None = Non
     return 0
 
 
+def cheapest(costs: dict[float, float]) -> float:
+    """The threshold of lowest cost; of those within TIE of it, the highest (the fewest wrong answers)."""
+    lowest = min(costs.values())
+    return max(x for x, c in costs.items() if c <= lowest * (1 + TIE))
+
+
 def choose_clarify(grid: list[float], report: Path) -> int:
     """Answer both choice sets as served once per clarify threshold in `grid`; write the costs and the choice."""
     from app.kiosk.pipeline import Kiosk
@@ -304,8 +310,7 @@ def choose_clarify(grid: list[float], report: Path) -> int:
                 declined,
             )
     total = {x: sum(c for c, *_ in per.values()) for x, per in rows.items()}
-    lowest = min(total.values())
-    chosen = max(x for x, c in total.items() if c <= lowest * (1 + TIE))
+    chosen = cheapest(total)
     lines = [
         f"# Clarify threshold, as served ({datetime.date.today().isoformat()})",
         "",

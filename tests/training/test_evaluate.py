@@ -45,3 +45,18 @@ def test_a_ragged_runs_table_is_rewritten_without_losing_rows(tmp_path):
     evaluate.append_run({"variant": "c", "bleu": 0.3}, path)
     with path.open(encoding="utf-8", newline="") as f:
         assert [r["variant"] for r in csv.DictReader(f)] == ["a", "b", "c"]
+
+
+def test_the_clarify_threshold_is_the_cheapest_and_of_near_ties_the_highest():
+    assert evaluate.cheapest({0.35: 392.0, 0.4: 390.0, 0.45: 410.0}) == 0.4
+    assert evaluate.cheapest({0.35: 300.0, 0.4: 302.0, 0.45: 350.0}) == 0.4  # within 1%: fewer wrong answers
+    assert evaluate.cheapest({0.35: 300.0, 0.4: 304.0}) == 0.35  # past 1%: the cheaper one
+
+
+def test_the_clarify_grid_needs_the_choice_sets_and_names_them():
+    args = evaluate.build_parser().parse_args(["--set", "validation", "--clarify-grid", "0.4,0.35"])
+    assert args.clarify_grid == "0.4,0.35"
+    assert {evaluate.VALIDATION_DIR.as_posix(), evaluate.VALIDATION_B_DIR.as_posix()} == {
+        "data/validation",
+        "data/validation-b",
+    }
