@@ -257,7 +257,14 @@ def evaluate_fresh(limit: int | None, report: Path, directory: Path | None = Non
             limit,
             base_model=settings.base_model,
             adapter=str(settings.adapter_dir),
-            **({} if directory is None else {"title": "Validation set", "source": f"{directory.as_posix()}/"}),
+            **(
+                {}
+                if directory is None
+                else {
+                    "title": "Validation set" + (" B" if directory == VALIDATION_B_DIR else ""),
+                    "source": f"{directory.as_posix()}/",
+                }
+            ),
         )
     finally:
         if services.worker is not None:
