@@ -298,7 +298,8 @@ def choose_clarify(grid: list[float], report: Path) -> int:
     from training.fresh_set import load
 
     logging.basicConfig(level=logging.WARNING)
-    services = load_services(Settings(request_timeout_s=600), lambda _: None)  # verified answers only: no model
+    services = load_services(Settings(request_timeout_s=600), lambda _: None)
+    services.verbatim_from = 0.0  # verified answers only, as the embedded default serves them: no model
     sets = {d.as_posix(): load(d) for d in (VALIDATION_DIR, VALIDATION_B_DIR)}
     rows: dict[float, dict[str, tuple[float, int, int, int]]] = {}
     for x in grid:
@@ -343,14 +344,20 @@ def choose_clarify(grid: list[float], report: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.clarify_grid and args.eval_set != "validation":
+        parser.error("--clarify-grid chooses on the choice sets: use it with --set validation")
     if args.eval_set == "fresh":
         return evaluate_fresh(args.limit, args.report or REPORTS / "eval_fresh.md")
-    if args.eval_set == "validation" and args.clarify_grid:
-        grid = sorted(float(x) for x in args.clarify_grid.split(","))
+    if args.clarify_grid:
+        try:
+            grid = sorted({float(x) for x in args.clarify_grid.split(",") if x.strip()})
+        except ValueError:
+            parser.error(f"--clarify-grid takes comma-separated numbers, not {args.clarify_grid!r}")
         return choose_clarify(grid, args.report or REPORTS / "clarify.md")
-    if args.eval_set == "validation":
-        evaluate_fresh(args.limit, args.report or REPORTS / "eval_validation.md", VALIDATION_DIR)
-        return evaluate_fresh(args.limit, REPORTS / "eval_validation_b.md", VALIDATION_B_DIR)
+    if args.eval_set == "validation":  # --report names set A's report; set B's is beside it
+        report = args.report or REPORTS / "eval_validation.md"
+        first = evaluate_fresh(args.limit, report, VALIDATION_DIR)
+        return first or evaluate_fresh(args.limit, report.with_name(report.stem + "_b.md"), VALIDATION_B_DIR)
     if args.config is None:
         parser.error("--config is required")
     runs = checked_runs(parser, args)

@@ -53,10 +53,39 @@ def test_the_clarify_threshold_is_the_cheapest_and_of_near_ties_the_highest():
     assert evaluate.cheapest({0.35: 300.0, 0.4: 304.0}) == 0.35  # past 1%: the cheaper one
 
 
-def test_the_clarify_grid_needs_the_choice_sets_and_names_them():
-    args = evaluate.build_parser().parse_args(["--set", "validation", "--clarify-grid", "0.4,0.35"])
-    assert args.clarify_grid == "0.4,0.35"
-    assert {evaluate.VALIDATION_DIR.as_posix(), evaluate.VALIDATION_B_DIR.as_posix()} == {
-        "data/validation",
-        "data/validation-b",
-    }
+def test_the_clarify_grid_answers_both_choice_sets_at_each_threshold_and_writes_the_cheapest(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import app.kiosk.services
+    import training.fresh_report
+    import training.fresh_set
+
+    services = SimpleNamespace(clarify_below=None, verbatim_from=1.0)
+    read = []
+    monkeypatch.setattr(app.kiosk.services, "load_services", lambda *a: services)
+    monkeypatch.setattr(training.fresh_set, "load", lambda d: read.append(d.as_posix()) or d.as_posix())
+
+    async def answer_all(kiosk, questions):  # a stricter threshold: fewer wrong, more declined
+        assert kiosk.s.verbatim_from == 0.0  # verified answers only: no model
+        wrong = 5 if kiosk.s.clarify_below < 0.45 else 1
+        declined = 0 if kiosk.s.clarify_below < 0.45 else 6
+        return [
+            SimpleNamespace(wrong=i < wrong, declined=wrong <= i < wrong + declined, key_facts=1.0) for i in range(20)
+        ]
+
+    monkeypatch.setattr(training.fresh_report, "answer_all", answer_all)
+    report = tmp_path / "clarify.md"
+    assert evaluate.main(["--set", "validation", "--clarify-grid", "0.5,0.4,0.4,", "--report", str(report)]) == 0
+    assert set(read) >= {"data/validation", "data/validation-b"}
+    text = report.read_text(encoding="utf-8")
+    assert text.count("| 0.4 ") == 1  # each threshold once, in order
+    assert "| 0.5 **chosen** | 18 |" in text and "| 0.4 | 30 |" in text  # 2 x (3 x 1 + 6) against 2 x (3 x 5)
+    assert "KIOSK_CLARIFY_THRESHOLD=0.5" in text
+
+
+def test_the_clarify_grid_is_refused_without_the_choice_sets(capsys):
+    with pytest.raises(SystemExit):
+        evaluate.main(["--set", "fresh", "--clarify-grid", "0.4"])
+    assert "--set validation" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate.main(["--set", "validation", "--clarify-grid", "0.4,x"])

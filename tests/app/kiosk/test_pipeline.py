@@ -328,6 +328,26 @@ def test_a_second_answer_is_never_one_already_given_nor_english_for_a_vietnamese
     assert vietnamese.answer == trusted.s.vietnamese[PAIR.answer]
 
 
+def test_both_answers_of_a_two_answer_reply_count_as_given_and_as_told_from(trusted, monkeypatch):
+    question, gap = _two_close(trusted)
+    monkeypatch.setattr(pipeline, "SECOND_WITHIN", gap + 0.01)
+    reply = asyncio.run(trusted.ask(question)).answer
+    assert reply.startswith(PAIR.answer) and "mausoleum" in reply
+    assert trusted._given(PAIR, [reply]) and trusted._given(WILL, [reply])  # WILL told without its "No."
+    assert trusted._told_from(reply) == {"kb-1", "kb-2"}
+
+
+def test_a_vietnamese_reply_tells_two_answers_only_when_both_are_written_in_vietnamese(trusted, monkeypatch):
+    question, gap = _two_close(trusted)
+    monkeypatch.setattr(pipeline, "SECOND_WITHIN", gap + 0.01)
+    trusted.s.vietnamese[WILL.answer] = "Không. Thi hài của Bác được giữ trong lăng ở Hà Nội."
+    answer = asyncio.run(trusted.ask(question, language="vi"))
+    assert answer.answer == f"{trusted.s.vietnamese[PAIR.answer]} Thi hài của Bác được giữ trong lăng ở Hà Nội."
+    del trusted.s.vietnamese[PAIR.answer]  # the first has no Vietnamese version: it alone, behind the note
+    answer = asyncio.run(trusted.ask(question, language="vi"))
+    assert answer.answer == f"{strings('vi')['english_answer_note']} {PAIR.answer}"
+
+
 def test_a_value_judgement_gets_the_museums_account_of_how_he_is_judged_whatever_the_clarify_threshold(trusted):
     from app.kiosk import guard
 
