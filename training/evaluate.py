@@ -41,7 +41,7 @@ from app.settings import COPY_BIAS
 from training import qa
 from training.config import load_config
 from training.finetune_config import FinetuneConfig
-from training.metrics import Scores, score
+from training.metrics import TIE, Scores, cheapest, score
 from training.sft_data import context_embedders, make_examples, split_for_eval
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,6 @@ VALIDATION_DIR = Path("data/validation")
 VALIDATION_B_DIR = Path("data/validation-b")
 WRONG_COST = 3.0
 """The museum's rule: a wrong statement about him costs as much as three replies that decline."""
-TIE = 0.01
-"""Costs within 1% of the lowest count as equal; of those, the highest threshold (fewest wrong answers) is chosen."""
 
 
 def generate(generator: LocalGenerator, grounded: list[Grounded], max_new_tokens: int, batch: int = 8) -> list[str]:
@@ -281,12 +279,6 @@ def evaluate_fresh(limit: int | None, report: Path, directory: Path | None = Non
         replace_block(REPORTS / "eval.md", targets_block(result["summary"], result["meta"]))
     print(json.dumps(result["summary"], indent=1))
     return 0
-
-
-def cheapest(costs: dict[float, float]) -> float:
-    """The threshold of lowest cost; of those within TIE of it, the highest (the fewest wrong answers)."""
-    lowest = min(costs.values())
-    return max(x for x, c in costs.items() if c <= lowest * (1 + TIE))
 
 
 def choose_clarify(grid: list[float], report: Path) -> int:

@@ -64,3 +64,14 @@ def same_facts(reference: str, given: str) -> bool:
     verified answers repeat one fact in two topics, and either serves the visitor."""
     score = key_fact_accuracy(reference, given)
     return given == reference if score is None else score >= 0.5
+
+
+TIE = 0.01
+"""Costs of thresholds within 1% of the lowest count as equal (a few questions' difference on ~1,000)."""
+
+
+def cheapest(costs: dict[float, float]) -> float:
+    """The highest threshold whose cost is within TIE of the lowest: where the costs barely differ, the one
+    that answers wrongly least (the museum's preference, whatever the exact price of a wrong answer)."""
+    lowest = min(costs.values())
+    return max(x for x, c in costs.items() if c <= lowest * (1 + TIE))

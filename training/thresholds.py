@@ -31,13 +31,11 @@ from app.kiosk.retriever import Retriever
 from app.kiosk.verified import AnswerRanker, CuratedAnswers, Phrasing, read_phrasings, read_verified, with_phrasings
 from app.settings import Settings
 from app.text import strip_accents
-from training.metrics import same_facts
+from training.metrics import TIE, cheapest, same_facts
 from training.qa import PLAIN_VI, held_out
 
 log = logging.getLogger(__name__)
 LANGUAGES = ("en", "vi", "fr", PLAIN_VI)
-TIE = 0.01
-"""Costs within 1% of the lowest count as equal (a few phrasings' difference on ~900)."""
 GRID = tuple(round(x, 2) for x in np.arange(0.2, 0.61, 0.025))
 
 
@@ -102,11 +100,8 @@ def cost(rows: list[Trial], curated_at: float, clarify_below: float, wrong_cost:
 
 
 def choose(rows: list[Trial], curated_at: float, wrong_cost: float) -> float:
-    """The highest threshold whose cost is within TIE of the lowest: where the costs barely differ, the one
-    that answers wrongly least (the museum's preference, whatever the exact price of a wrong answer)."""
-    costs = {x: cost(rows, curated_at, x, wrong_cost)[0] for x in GRID}
-    lowest = min(costs.values())
-    return max(x for x, c in costs.items() if c <= lowest * (1 + TIE))
+    """The cheapest threshold of GRID for the held-out phrasings."""
+    return cheapest({x: cost(rows, curated_at, x, wrong_cost)[0] for x in GRID})
 
 
 def report(trialled: list[Trial], curated_at: float, wrong_cost: float) -> tuple[float, str]:

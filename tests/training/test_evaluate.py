@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from training import evaluate
+from training import evaluate, metrics
 
 
 @pytest.mark.parametrize(
@@ -48,9 +48,9 @@ def test_a_ragged_runs_table_is_rewritten_without_losing_rows(tmp_path):
 
 
 def test_the_clarify_threshold_is_the_cheapest_and_of_near_ties_the_highest():
-    assert evaluate.cheapest({0.35: 392.0, 0.4: 390.0, 0.45: 410.0}) == 0.4
-    assert evaluate.cheapest({0.35: 300.0, 0.4: 302.0, 0.45: 350.0}) == 0.4  # within 1%: fewer wrong answers
-    assert evaluate.cheapest({0.35: 300.0, 0.4: 304.0}) == 0.35  # past 1%: the cheaper one
+    assert metrics.cheapest({0.35: 392.0, 0.4: 390.0, 0.45: 410.0}) == 0.4
+    assert metrics.cheapest({0.35: 300.0, 0.4: 302.0, 0.45: 350.0}) == 0.4  # within 1%: fewer wrong answers
+    assert metrics.cheapest({0.35: 300.0, 0.4: 304.0}) == 0.35  # past 1%: the cheaper one
 
 
 def test_the_clarify_grid_answers_both_choice_sets_at_each_threshold_and_writes_the_cheapest(tmp_path, monkeypatch):
